@@ -1,0 +1,136 @@
+"""Table definitions. Migrations under ``migrations/versions`` must match them
+(tests/integration/test_migrations.py compares the two)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("institution", String(200), nullable=False, server_default=""),
+    Column("plan", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("input_file_name", String(255), nullable=False),
+    Column("input_key", String(600), nullable=False),
+    Column("input_size", BigInteger, nullable=True),
+    Column("assembly", String(32), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("progress", Float, nullable=True),
+    Column("submitted_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    Column("results_key", String(600), nullable=True),
+    Column("log_key", String(600), nullable=True),
+    Column("summary_key", String(600), nullable=True),
+    Column("results_state", String(16), nullable=True),
+    # archive / restore (the Free plan's cold storage)
+    Column("archive_id", String(600), nullable=True),
+    Column("archived_at", UTCDateTime(), nullable=True),
+    Column("restore_requested_at", UTCDateTime(), nullable=True),
+    Column("restore_tier", String(16), nullable=True),
+    Column("restored_at", UTCDateTime(), nullable=True),
+    Index("ix_jobs_user_id_submitted_at", "user_id", "submitted_at"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(100), nullable=False, server_default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("sent_at", UTCDateTime(), nullable=False),
+)
+
+# The durable work queue. A message is 'ready' (deliverable once available_at has passed),
+# 'leased' (available_at is then the lease's expiry: an expired lease makes it deliverable
+# again) or 'dead'. Messages whose handler succeeded are deleted.
+queue_messages = Table(
+    "queue_messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("queue", String(64), nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("available_at", Float, nullable=False),
+    Column("receipt", String(36), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("dead_at", Float, nullable=True),
+    Index("ix_queue_messages_queue_state_available_at", "queue", "state", "available_at"),
+)

@@ -1,0 +1,135 @@
+"""Settings from ``GAS_*`` environment variables.
+
+Every setting has a default that works on one machine with no set-up: everything lives under
+``GAS_DATA_DIR``. Backends are chosen URL-style (``GAS_DATABASE_URL``, ``GAS_STORAGE_URL`` …).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+
+class ConfigError(ValueError):
+    """A setting has a value GAS cannot use; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _secret_key(data_dir: Path) -> str:
+    """Generate the session-signing key once and keep it (mode 0600) in the data directory."""
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    base_url: str
+    secret_key: str = field(repr=False)
+    storage_url: str
+    coldstore_url: str
+    queue_url: str
+    mail_url: str
+    mail_from: str
+    billing: str
+    aws_region: str
+    aws_endpoint_url: str | None
+    free_max_upload_bytes: int = 150 * KIB
+    premium_max_upload_bytes: int = 1 * GIB
+    free_retention_seconds: int = 300
+    secure_cookies: bool = False
+    download_url_ttl_seconds: int = 300
+    queue_max_attempts: int = 5
+    queue_lease_seconds: float = 60.0
+    queue_poll_seconds: float = 1.0
+    annotator_processes: int = 1
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("GAS_DATA_DIR") or "./var").expanduser().resolve()
+        base_url = (env.get("GAS_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+        billing = (env.get("GAS_BILLING") or "off").strip().lower()
+        if billing not in {"off", "stripe"}:
+            raise ConfigError(f"GAS_BILLING must be 'off' or 'stripe', got {billing!r}")
+        secret = env.get("GAS_SECRET_KEY") or _secret_key(data_dir)
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("GAS_DATABASE_URL") or f"sqlite:///{data_dir / 'gas.db'}",
+            base_url=base_url,
+            secret_key=secret,
+            storage_url=env.get("GAS_STORAGE_URL") or f"file://{data_dir / 'objects'}",
+            coldstore_url=env.get("GAS_COLDSTORE_URL") or f"file://{data_dir / 'cold'}",
+            queue_url=env.get("GAS_QUEUE_URL") or "sql",
+            mail_url=env.get("GAS_MAIL_URL") or f"outbox://{data_dir / 'outbox'}",
+            mail_from=env.get("GAS_MAIL_FROM") or "GAS <gas@localhost>",
+            billing=billing,
+            aws_region=env.get("GAS_AWS_REGION") or "us-east-1",
+            aws_endpoint_url=env.get("GAS_AWS_ENDPOINT_URL") or None,
+            free_max_upload_bytes=_int(env, "GAS_FREE_MAX_UPLOAD_BYTES", 150 * KIB, 1),
+            premium_max_upload_bytes=_int(env, "GAS_PREMIUM_MAX_UPLOAD_BYTES", 1 * GIB, 1),
+            free_retention_seconds=_int(env, "GAS_FREE_RETENTION_SECONDS", 300, 0),
+            secure_cookies=_bool(env, "GAS_SECURE_COOKIES", base_url.startswith("https://")),
+            download_url_ttl_seconds=_int(env, "GAS_DOWNLOAD_URL_TTL_SECONDS", 300, 1),
+            queue_max_attempts=_int(env, "GAS_QUEUE_MAX_ATTEMPTS", 5, 1),
+            queue_lease_seconds=_float(env, "GAS_QUEUE_LEASE_SECONDS", 60.0),
+            queue_poll_seconds=_float(env, "GAS_QUEUE_POLL_SECONDS", 1.0),
+            annotator_processes=_int(env, "GAS_ANNOTATOR_PROCESSES", 1, 1),
+            log_level=(env.get("GAS_LOG_LEVEL") or "INFO").upper(),
+            extra={k: v for k, v in env.items() if k.startswith("GAS_")},
+        )

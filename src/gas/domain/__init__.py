@@ -1,0 +1,1 @@
+"""Pure rules of GAS: no I/O, no frameworks."""

@@ -1,0 +1,134 @@
+"""An annotation job and its state machine.
+
+PENDING -> RUNNING -> COMPLETED, or FAILED with a one-line reason. Each transition happens once:
+a method returns False (and changes nothing) when the job is not in the state it needs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from gas.domain import events
+from gas.domain.errors import InvalidInput
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+class ResultsState(StrEnum):
+    AVAILABLE = "available"
+    ARCHIVED = "archived"
+    RESTORING = "restoring"
+
+
+MAX_FILE_NAME_LENGTH = 200
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+\-]+")
+
+
+def clean_file_name(name: str) -> str:
+    """A safe, readable file name from what the browser sent: no directories, no control
+    characters, no leading dots, at most 200 characters, the extension kept."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
+    base = _UNSAFE.sub("_", base).strip("._") or "input.vcf"
+    if len(base) > MAX_FILE_NAME_LENGTH:
+        stem, dot, ext = base.rpartition(".")
+        if dot and len(ext) <= 10:
+            base = stem[: MAX_FILE_NAME_LENGTH - len(ext) - 1] + "." + ext
+        else:
+            base = base[:MAX_FILE_NAME_LENGTH]
+    return base
+
+
+def object_key(user_id: str, job_id: str, file_name: str) -> str:
+    """Key layout of the original service: ``<user_id>/<job_id>~<file name>``."""
+    if "/" in file_name or file_name in {"", ".", ".."}:
+        raise InvalidInput("invalid file name")
+    return f"{user_id}/{job_id}~{file_name}"
+
+
+@dataclass
+class Job:
+    id: str
+    user_id: str
+    input_file_name: str
+    input_key: str
+    submitted_at: datetime
+    status: JobStatus = JobStatus.PENDING
+    assembly: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error: str | None = None
+    results_key: str | None = None
+    log_key: str | None = None
+    summary_key: str | None = None
+    results_state: ResultsState | None = None
+    input_size: int | None = None
+    progress: float | None = None
+    # cold storage (Free plan)
+    archive_id: str | None = None
+    archived_at: datetime | None = None
+    restore_requested_at: datetime | None = None
+    restore_tier: str | None = None
+    restored_at: datetime | None = None
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list, compare=False)
+
+    # --- transitions -------------------------------------------------------------------
+    def start(self, now: datetime) -> bool:
+        """PENDING -> RUNNING. Returns False when the job is not PENDING."""
+        if self.status is not JobStatus.PENDING:
+            return False
+        self.status = JobStatus.RUNNING
+        self.started_at = now
+        self.progress = 0.0
+        return True
+
+    def complete(
+        self, now: datetime, *, results_key: str, log_key: str, summary_key: str | None
+    ) -> bool:
+        """RUNNING -> COMPLETED, results available; announces ``job.completed``."""
+        if self.status is not JobStatus.RUNNING:
+            return False
+        self.status = JobStatus.COMPLETED
+        self.completed_at = now
+        self.results_key = results_key
+        self.log_key = log_key
+        self.summary_key = summary_key
+        self.results_state = ResultsState.AVAILABLE
+        self.progress = 1.0
+        self.error = None
+        self.events.append((events.JOB_COMPLETED, {"job_id": self.id}))
+        return True
+
+    def fail(self, now: datetime, reason: str, *, log_key: str | None = None) -> bool:
+        """PENDING/RUNNING -> FAILED with a one-line reason; announces ``job.failed``."""
+        if self.status.is_final:
+            return False
+        self.status = JobStatus.FAILED
+        self.completed_at = now
+        self.error = one_line(reason)
+        self.log_key = log_key
+        self.events.append((events.JOB_FAILED, {"job_id": self.id}))
+        return True
+
+    # --- views -------------------------------------------------------------------------
+    def owned_by(self, user_id: str) -> bool:
+        return self.user_id == user_id
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,0 +1,194 @@
+"""The ports: what services need from the outside world, as small protocols.
+
+Each port has an in-memory fake (tests/fakes.py) and one adapter per technology under
+``gas.adapters``; every adapter of a port passes the same contract test suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any, BinaryIO, Protocol
+
+from gas.domain.jobs import Job
+from gas.domain.users import User
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+# --- metadata ---------------------------------------------------------------------------
+
+
+class UserRepository(Protocol):
+    def add(self, user: User) -> None: ...
+    def get(self, user_id: str) -> User | None: ...
+    def get_by_email(self, email: str) -> User | None: ...
+    def save(self, user: User) -> None: ...
+
+
+class JobRepository(Protocol):
+    def add(self, job: Job) -> None: ...
+    def get(self, job_id: str, *, for_update: bool = False) -> Job | None:
+        """The job, locked until the unit of work ends when ``for_update``."""
+        ...
+
+    def save(self, job: Job) -> None: ...
+    def set_progress(self, job_id: str, progress: float) -> None:
+        """Record how far a RUNNING job has got (0..1); ignored once it has ended."""
+        ...
+
+    def list_for_user(self, user_id: str, *, limit: int = 100, offset: int = 0) -> list[Job]:
+        """The user's jobs, newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: str
+    user_id: str
+    token_hash: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class TokenRepository(Protocol):
+    def add(self, token: ApiToken) -> None: ...
+    def get_by_hash(self, token_hash: str) -> ApiToken | None: ...
+    def touch(self, token_id: str, when: datetime) -> None: ...
+    def list_for_user(self, user_id: str) -> list[ApiToken]: ...
+    def revoke(self, token_id: str, user_id: str, when: datetime) -> bool: ...
+
+
+class NotificationLog(Protocol):
+    """Which notifications were sent, so a redelivered event does not email twice."""
+
+    def was_sent(self, key: str) -> bool: ...
+    def record(self, key: str, when: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: repositories plus the outbox of messages published in it.
+
+    Use as a context manager; nothing is kept unless ``commit()`` is called. Messages passed
+    to ``publish`` are delivered only if the transaction commits (transactional outbox).
+    """
+
+    users: UserRepository
+    jobs: JobRepository
+    tokens: TokenRepository
+    notifications: NotificationLog
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def publish(self, topic: str, payload: dict[str, Any], *, delay: float = 0.0) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message handed to a consumer under a lease."""
+
+    id: str
+    queue: str
+    topic: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    receipt: str  # identifies this lease; ack/fail/heartbeat with a stale receipt do nothing
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
+
+
+class MessageQueue(Protocol):
+    """Consumer side of the durable queue (publishing goes through the unit of work)."""
+
+    def publish(self, topic: str, payload: dict[str, Any], *, delay: float = 0.0) -> None:
+        """Publish outside of any other transaction."""
+        ...
+
+    def claim(self, queue: str) -> Delivery | None:
+        """Lease the next ready message of ``queue``, or None."""
+        ...
+
+    def ack(self, delivery: Delivery) -> bool:
+        """The handler succeeded: the message is done. False if the lease was lost."""
+        ...
+
+    def fail(self, delivery: Delivery, error: str) -> None:
+        """Retry later with exponential backoff, or dead-letter after the last attempt."""
+        ...
+
+    def release(self, delivery: Delivery) -> None:
+        """Give the message back at once, without counting an attempt (clean shutdown)."""
+        ...
+
+    def heartbeat(self, delivery: Delivery) -> bool:
+        """Extend the lease. False if it was lost (another consumer may have the message)."""
+        ...
+
+    def wait(self, queues: list[str], timeout: float) -> None:
+        """Block until a message may be ready on one of ``queues`` or ``timeout`` passes."""
+        ...
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per queue, the number of messages in each state (ready, leased, delayed, dead)."""
+        ...
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+class ObjectTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"object larger than {limit} bytes")
+        self.limit = limit
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> int:
+        """Stream ``stream`` to ``key`` and return its size. Over ``max_bytes`` nothing is kept
+        and ObjectTooLarge is raised."""
+        ...
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A readable binary stream of the object; KeyError if it does not exist."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+    def size(self, key: str) -> int: ...
+    def delete(self, key: str) -> None:
+        """Remove the object; no error if it is already gone."""
+        ...
+
+    def keys(self, prefix: str = "") -> Iterator[str]: ...
+    def download_url(self, key: str, *, file_name: str, expires_in: int) -> str:
+        """A time-limited URL that serves the object as an attachment named ``file_name``."""
+        ...
+
+
+# --- mail -------------------------------------------------------------------------------
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> None:
+        """Send (or file) one message; raises on failure so the event is retried."""
+        ...
