@@ -73,3 +73,88 @@ def engine(database_url: str) -> Iterator[sa.engine.Engine]:
     eng = create_engine(database_url)
     yield eng
     eng.dispose()
+
+
+# --- the app over a real database (both backends) ------------------------------------------
+
+FAST_HASHER_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+
+
+@pytest.fixture
+def settings_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """GAS_* variables for an isolated installation in ``tmp_path``."""
+    return {
+        "GAS_DATA_DIR": str(tmp_path / "var"),
+        "GAS_DATABASE_URL": database_url,
+        "GAS_SECRET_KEY": "test-secret-key",
+        "GAS_BASE_URL": "http://gas.test",
+        "GAS_FREE_MAX_UPLOAD_BYTES": str(150 * 1024),
+    }
+
+
+@pytest.fixture
+def container(settings_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    from argon2 import PasswordHasher
+
+    from gas.adapters.passwords import Argon2Hasher
+    from gas.bootstrap import build
+    from gas.config import Settings
+
+    c = build(
+        Settings.from_env(settings_env),
+        hasher=Argon2Hasher(PasswordHasher(**FAST_HASHER_PARAMS)),  # fast but real Argon2id
+    )
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def app(container):  # type: ignore[no-untyped-def]
+    from gas.entrypoints.web import create_app
+
+    flask_app = create_app(container)
+    flask_app.config.update(TESTING=True)
+    return flask_app
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+class AuthActions:
+    """Sign up / log in through the real forms (CSRF included)."""
+
+    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+        self._client = client
+
+    def csrf_token(self, path: str = "/login") -> str:
+        import re
+
+        html = self._client.get(path).get_data(as_text=True)
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)
+
+    def signup(self, email: str = "ada@example.org", password: str = "correct horse", **extra: str):  # type: ignore[no-untyped-def]
+        data = {
+            "csrf_token": self.csrf_token("/signup"),
+            "email": email,
+            "password": password,
+            "password_confirm": password,
+            "name": extra.get("name", "Ada Lovelace"),
+            "institution": extra.get("institution", "Analytical Engines Ltd"),
+        }
+        return self._client.post("/signup", data=data)
+
+    def login(self, email: str = "ada@example.org", password: str = "correct horse"):  # type: ignore[no-untyped-def]
+        data = {"csrf_token": self.csrf_token("/login"), "email": email, "password": password}
+        return self._client.post("/login", data=data)
+
+    def logout(self):  # type: ignore[no-untyped-def]
+        return self._client.post("/logout", data={"csrf_token": self.csrf_token("/")})
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:  # type: ignore[no-untyped-def]
+    return AuthActions(client)

@@ -1,0 +1,643 @@
+"""annotate_file: one VCF in; an annotated VCF, a count log and a summary JSON out.
+
+The input streams through in batches of lines (a few hundred KiB of text). For each batch:
+parse and check every record and classify every ALT allele (a Python loop, with short
+alleles memoised), look every allele up in the gene table at once (numpy), then write the
+records with the annotation appended to INFO. Memory does not depend on the input's size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+from typing import TextIO
+
+import numpy as np
+
+from . import alleles as al
+from .ann import ANN_HEADER, ERROR_CHROMOSOME_NOT_FOUND, genic_prefix, intergenic_entry
+from .errors import InvalidInputError, invalid_line
+from .genes import ASSEMBLY, REFERENCE_NAME, REFERENCE_SHORT, GeneTable, default_gene_table
+from .header import VcfHeader, is_column_line, normalize_assembly, not_a_vcf
+from .intervals import IntervalIndex
+from .limits import InputLimits
+from .report import Counts, RunInfo, Warnings, count_log, summary
+from .source import InputSource, LineBatches
+
+#: Records are annotated in batches of at most this many lines.
+CHUNK_LINES = 8192
+
+#: INFO keys GAS writes; an input value under one of these names is replaced.
+OUR_INFO_KEYS = ("VC", "TITV", "GENE", "CYTOBAND", "ANN")
+OUR_INFO_HEADERS = [
+    '##INFO=<ID=VC,Number=A,Type=String,Description="Variant class of each ALT allele (GAS): '
+    'SNV, MNV, insertion, deletion, indel (complex), symbolic, star (*), ref (no ALT)">',
+    '##INFO=<ID=TITV,Number=A,Type=String,Description="For each ALT allele that is an SNV: '
+    'ts (transition) or tv (transversion); . otherwise (GAS)">',
+    '##INFO=<ID=GENE,Number=.,Type=String,Description="Symbols of the genes the variant '
+    'overlaps (GAS, GRCh38 gene table)">',
+    '##INFO=<ID=CYTOBAND,Number=1,Type=String,Description="Cytogenetic band of the first '
+    'overlapping gene, or of the nearest gene for an intergenic variant (GAS)">',
+    ANN_HEADER,
+]
+DEFAULT_FILEFORMAT = "VCFv4.2"
+
+_OUR_KEYS_RE = re.compile(r"(?:^|;)(VC|TITV|GENE|CYTOBAND|ANN)(?:[=;]|$)")
+_OUR_HEADER_RE = re.compile(r"##(?:INFO=<ID=(?:VC|TITV|GENE|CYTOBAND|ANN),|GAS_)")
+_RSID_RE = re.compile(r"(?:^|;)rs\d+(?:;|$)")
+_END_RE = re.compile(r"(?:^|;)END=([^;]*)")
+_SVLEN_RE = re.compile(r"(?:^|;)SVLEN=([^;]*)")
+_NO_ANN = frozenset((al.STAR, al.REF, al.UNKNOWN))
+_COMPRESSION_SUFFIXES = (".gz", ".bgz", ".bgzf")
+
+_VCF_BASES = al.BASES
+
+
+@dataclass(frozen=True)
+class AnnotationOutputs:
+    """The files a run wrote, with the summary and warnings already read back."""
+
+    annotated_vcf: Path
+    count_log: Path
+    summary_json: Path
+    summary: dict[str, object] = field(compare=False)
+    warnings: list[str] = field(compare=False)
+
+
+def output_stem(input_name: str) -> str:
+    """The base of output file names: ``sample.vcf.gz`` → ``sample``, ``data.txt`` → itself.
+
+    Directories are dropped (``a/b.vcf`` → ``b``), then one compression suffix
+    (.gz/.bgz/.bgzf) and then ``.vcf``, case-insensitively.
+    """
+    name = PurePosixPath(input_name.replace("\\", "/")).name
+    stem = name
+    lower = stem.lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        if lower.endswith(suffix):
+            stem, lower = stem[: -len(suffix)], lower[: -len(suffix)]
+            break
+    if lower.endswith(".vcf"):
+        stem = stem[:-4]
+    return stem if stem.strip(".") else (name if name.strip(".") else "input")
+
+
+def engine_version() -> str:
+    try:
+        return metadata.version("gas")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def annotate_file(
+    input_path: Path,
+    output_dir: Path,
+    *,
+    output_name: str | None = None,
+    assembly: str | None = None,
+    limits: InputLimits = InputLimits(),  # noqa: B008 - frozen, shared safely
+    progress: Callable[[float], None] | None = None,
+) -> AnnotationOutputs:
+    """Annotate one VCF (plain, gzip or bgzip; VCF 3.3–4.4) with genes from GRCh38.
+
+    Writes ``<stem>.annot.vcf``, ``<stem>.count.log`` and ``<stem>.summary.json`` into
+    ``output_dir`` (stem from :func:`output_stem` of ``output_name`` or the input's name).
+    ``assembly`` is what the user says the input's assembly is (the header is used when
+    None). ``progress`` is called with the fraction of the input file read, ending at 1.0.
+
+    Raises InvalidInputError (with a one-line ``reason`` and log ``details``) when the input
+    cannot be read as a VCF; no output file is left behind then.
+    """
+    input_path = Path(input_path)
+    output_dir = Path(output_dir)
+    display_name = output_name or input_path.name
+    stem = output_stem(display_name)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    finals = {
+        "vcf": output_dir / f"{stem}.annot.vcf",
+        "log": output_dir / f"{stem}.count.log",
+        "json": output_dir / f"{stem}.summary.json",
+    }
+    token = secrets.token_hex(4)
+    temps = {k: output_dir / f".{p.name}.{token}.part" for k, p in finals.items()}
+    try:
+        started_wall = datetime.now(UTC)
+        started = time.perf_counter()
+        genes = default_gene_table()
+        with InputSource(input_path, limits) as source:
+            with open(temps["vcf"], "w", encoding="utf-8", newline="\n") as out:
+                run = _Annotator(genes, limits, assembly, out)
+                run.read(source, progress)
+            finished_wall = datetime.now(UTC)
+            info = RunInfo(
+                input_name=display_name,
+                format_version=run.header.file_format,
+                compression=source.compression,
+                reference=REFERENCE_NAME,
+                reference_short=REFERENCE_SHORT,
+                engine={
+                    "name": "gas.annotation",
+                    "version": engine_version(),
+                    "level": "gene",
+                },
+                assembly_declared=run.assembly_declared,
+                assembly_evidence=run.assembly_evidence,
+                assembly_used=ASSEMBLY,
+                started=started_wall.isoformat(timespec="seconds"),
+                finished=finished_wall.isoformat(timespec="seconds"),
+                elapsed=time.perf_counter() - started,
+                counts=run.counts,
+                warnings=run.warnings.render(),
+            )
+        summary_data = summary(info)
+        temps["json"].write_text(json.dumps(summary_data, indent=2) + "\n", encoding="utf-8")
+        temps["log"].write_text(count_log(info), encoding="utf-8")
+        for key in ("vcf", "json", "log"):
+            os.replace(temps[key], finals[key])
+    except BaseException:
+        for path in temps.values():
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    if progress is not None:
+        progress(1.0)
+    return AnnotationOutputs(
+        annotated_vcf=finals["vcf"],
+        count_log=finals["log"],
+        summary_json=finals["json"],
+        summary=summary_data,
+        warnings=list(info.warnings),
+    )
+
+
+class _Annotator:
+    """One run over one input: header, then records chunk by chunk."""
+
+    def __init__(
+        self, genes: GeneTable, limits: InputLimits, assembly: str | None, out: TextIO
+    ) -> None:
+        self.genes = genes
+        self.limits = limits
+        self.assembly_arg = assembly
+        self.out = out
+        self.header = VcfHeader()
+        self.warnings = Warnings()
+        self.counts = Counts()
+        self.classifier = al.AlleleClassifier()
+        self.assembly_declared: str | None = None
+        self.assembly_evidence: str | None = None
+        self.expected_tabs = 7
+        self.allow_sites_only = False
+        self._seen_first_line = False
+        self._wrote_fileformat = False
+        self._unknown_chroms: dict[str, None] = {}
+        self._genic_prefix: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- reading
+
+    def read(self, source: InputSource, progress: Callable[[float], None] | None) -> None:
+        batches = LineBatches(source.blocks(), self.limits.max_line_bytes)
+        in_header = True
+        last_fraction = -1.0
+        for first_no, lines in batches:
+            if in_header:
+                body_at = self._read_header(lines, first_no)
+                if body_at is None:
+                    continue
+                in_header = False
+                lines = lines[body_at:]
+                first_no += body_at
+            for start in range(0, len(lines), CHUNK_LINES):
+                self._annotate_chunk(lines[start : start + CHUNK_LINES], first_no + start)
+            if progress is not None:
+                fraction = source.fraction
+                if fraction > last_fraction:
+                    progress(min(fraction, 0.999999))
+                    last_fraction = fraction
+        if not batches.saw_bytes:
+            raise InvalidInputError("the file is empty", "the file is empty (0 bytes of text).")
+        if in_header:
+            if not self._seen_first_line:
+                raise InvalidInputError(
+                    "the file is empty", "the file has only blank lines, no VCF header."
+                )
+            raise InvalidInputError(
+                "the file is not a VCF: it has no '#CHROM' header line",
+                "the file ended before any '#CHROM' header line (the line naming the columns "
+                "CHROM POS ID REF ALT QUAL FILTER INFO …); every VCF has one after its '##' "
+                f"lines. {self.header.meta_lines} '##' line(s) were read.",
+            )
+        if self.counts.records == 0:
+            raise InvalidInputError(
+                "the file has a header but no variant records",
+                "the file has a header but no variant records: nothing follows the '#CHROM' "
+                "line except blank or comment lines.",
+            )
+        if batches.crlf:
+            self.warnings.add("the file has Windows (CRLF) line endings; the output uses LF")
+        if self._unknown_chroms:
+            names = list(self._unknown_chroms)
+            more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+            shown = ", ".join(names[:10]) + more
+            self.warnings.add(
+                f"variants on chromosomes that have no genes in the GRCh38 gene table "
+                f"({shown}) are annotated as intergenic with no nearest gene"
+            )
+
+    def _read_header(self, lines: list[str], first_no: int) -> int | None:
+        """Handle header lines; return the index of the first record line, or None."""
+        header = self.header
+        write = self.out.write
+        for i, line in enumerate(lines):
+            if not line or line.isspace():
+                continue
+            line_no = first_no + i
+            if not self._seen_first_line:
+                self._seen_first_line = True
+                if not line.startswith("#"):
+                    raise not_a_vcf(
+                        line_no,
+                        line,
+                        "the first line is neither '##fileformat=VCFv4.x' nor the "
+                        "'#CHROM' header line",
+                    )
+                if not line.startswith("##fileformat"):
+                    write(f"##fileformat={DEFAULT_FILEFORMAT}\n")
+                    self._wrote_fileformat = True
+            if line.startswith("##"):
+                header.read_meta(line)
+                if line.startswith("##fileformat") and self._wrote_fileformat:
+                    self.warnings.add(
+                        f"the ##fileformat line is not the first line (line {line_no}); "
+                        f"the output starts with ##fileformat={DEFAULT_FILEFORMAT}"
+                    )
+                    continue
+                if _OUR_HEADER_RE.match(line):
+                    continue  # replaced by ours below
+                write(line)
+                write("\n")
+            elif is_column_line(line):
+                header.read_column_line(line, line_no)
+                self._finish_header(line)
+                return i + 1
+            elif line.startswith("#"):
+                write(line)
+                write("\n")
+            else:
+                raise not_a_vcf(
+                    line_no,
+                    line,
+                    f"there is no '#CHROM' header line before the first data line (line {line_no})",
+                )
+        return None
+
+    def _finish_header(self, column_line: str) -> None:
+        header = self.header
+        header.finish()
+        warnings = self.warnings
+        if header.file_format is None:
+            warnings.add(
+                "the file has no ##fileformat line; it was read as VCF 4.x and "
+                f"##fileformat={DEFAULT_FILEFORMAT} was added to the output"
+            )
+        elif not header.version_known:
+            warnings.add(
+                f"the header says ##fileformat={header.file_format}, a version GAS does not "
+                "know (it reads VCFv3.3 to VCFv4.4); it was read as VCF 4.x"
+            )
+        if header.space_separated_header:
+            warnings.add("the #CHROM header line separates its columns with spaces, not tabs")
+        self.classifier = al.AlleleClassifier(vcf_v3=header.is_v3)
+        ncols = len(header.columns)
+        self.expected_tabs = ncols - 1
+        self.allow_sites_only = ncols == 9  # FORMAT column but no samples
+
+        # Assembly: what the caller says, else what the header shows.
+        header_assembly = header.assembly
+        header_warnings: list[str] = []
+        if self.assembly_arg:
+            declared = normalize_assembly(self.assembly_arg)
+            self.assembly_declared, self.assembly_evidence = declared, "the assembly option"
+            if header_assembly and header_assembly != declared:
+                header_warnings.append(
+                    f"the assembly was given as {declared} but the header looks like "
+                    f"{header_assembly} (from {header.assembly_evidence})"
+                )
+            if declared != ASSEMBLY:
+                header_warnings.append(
+                    f"input is declared as {declared}; gene names come from GRCh38 "
+                    "coordinates and may be wrong"
+                )
+        elif header_assembly:
+            self.assembly_declared = header_assembly
+            self.assembly_evidence = header.assembly_evidence
+            if header_assembly != ASSEMBLY:
+                header_warnings.append(
+                    f"input looks like {header_assembly} (from {header.assembly_evidence}); "
+                    "gene names come from GRCh38 coordinates and may be wrong"
+                )
+        for w in header_warnings:
+            warnings.add(w)
+
+        write = self.out.write
+        write(f"##GAS_version={engine_version()}\n")
+        write(f"##GAS_reference={REFERENCE_NAME}\n")
+        for w in header_warnings:
+            write(f"##GAS_warning={w}\n")
+        for line in OUR_INFO_HEADERS:
+            write(line)
+            write("\n")
+        if header.space_separated_header:
+            write("#" + "\t".join(header.columns) + "\n")
+        else:
+            write(column_line.rstrip("\t") if len(header.columns) > 8 else column_line)
+            write("\n")
+
+    # ---------------------------------------------------------------- records
+
+    def _annotate_chunk(self, lines: list[str], first_no: int) -> None:
+        genes = self.genes
+        code_for = genes.code_for
+        classify = self.classifier.classify
+        no_genes = genes.no_genes_code
+        expected_tabs = self.expected_tabs
+        max_alleles = self.limits.max_alleles_per_record
+        bases = _VCF_BASES
+
+        rec_parts: list[list[str]] = []
+        rec_line: list[int] = []
+        rec_q: list[int] = []  # first query of each record
+        q_code: list[int] = []
+        q_start: list[int] = []
+        q_end: list[int] = []
+        q_allele: list[str | None] = []  # ALT to write an ANN entry for, or None
+        q_class: list[str] = []
+        q_titv: list[str] = []
+        chroms: list[str] = []
+        known = 0
+
+        for i, line in enumerate(lines):
+            if not line or line[0] == "#" or line.isspace():
+                if line and line[0] == "#":
+                    self.warnings.count(
+                        "{n} header or comment line(s) after the #CHROM line were ignored "
+                        "(first at line {line})",
+                        first_no + i,
+                    )
+                continue
+            if line.count("\t") != expected_tabs:
+                line = self._check_columns(line, first_no + i)
+            parts = line.split("\t", 8)
+            pos_text = parts[1]
+            if not (pos_text.isdigit() and pos_text.isascii()):
+                raise invalid_line(
+                    f"POS must be a whole number, found {pos_text[:40]!r}", first_no + i, line
+                )
+            pos = int(pos_text)
+            ref = parts[3]
+            if not ref or ref.strip(bases):
+                raise invalid_line(
+                    f"REF {ref[:40]!r} is not a DNA sequence (A, C, G, T, N or IUPAC codes)"
+                    if ref
+                    else "REF is empty",
+                    first_no + i,
+                    line,
+                )
+            chrom = parts[0]
+            code = code_for(chrom)
+            if (
+                code == no_genes
+                and chrom not in self._unknown_chroms
+                and len(self._unknown_chroms) < 1000
+            ):
+                self._unknown_chroms[chrom] = None
+            ident = parts[2]
+            if "rs" in ident and _RSID_RE.search(ident):
+                known += 1
+            ref_u = ref.upper()
+            alt = parts[4]
+            rec_parts.append(parts)
+            rec_line.append(first_no + i)
+            rec_q.append(len(q_code))
+            chroms.append(chrom)
+            if "," in alt:
+                alts = alt.split(",")
+                if len(alts) > max_alleles:
+                    raise invalid_line(
+                        f"the record has {len(alts)} ALT alleles; at most {max_alleles} "
+                        "are accepted",
+                        first_no + i,
+                        line,
+                    )
+            else:
+                alts = [alt]
+            for a_index, a in enumerate(alts):
+                c = classify(ref_u, a)
+                if c is None:
+                    end, svlen = self._end_svlen(parts[7], a_index, len(alts), first_no + i)
+                    s, e = al.symbolic_span(pos, len(ref), a, end, svlen)
+                    q_class.append(al.SYMBOLIC)
+                    q_titv.append(al.NO_TITV)
+                    q_allele.append(a)
+                else:
+                    vc, tt, so, eo = c
+                    s, e = pos + so, pos + eo
+                    q_class.append(vc)
+                    q_titv.append(tt)
+                    if vc in _NO_ANN:
+                        q_allele.append(None)
+                        if vc == al.UNKNOWN:
+                            self.warnings.count(
+                                "{n} ALT allele(s) could not be read and were not annotated "
+                                "(first at line {line})",
+                                first_no + i,
+                            )
+                    else:
+                        q_allele.append(a)
+                q_code.append(code)
+                q_start.append(s)
+                q_end.append(e)
+
+        nrec = len(rec_parts)
+        if nrec == 0:
+            return
+        nq = len(q_code)
+        rec_q.append(nq)
+
+        # ---- every allele against the gene table at once
+        index = genes.index
+        codes = np.array(q_code, dtype=np.int64)
+        qs, qe = IntervalIndex.global_coords(codes, np.array(q_start), np.array(q_end))
+        qi, gi = index.overlaps(qs, qe)
+        bounds = np.searchsorted(qi, np.arange(nq + 1)).tolist()
+        gene_hits = gi.tolist()
+        left, right = index.flanks(codes, qs, qe)
+        has_left = left >= 0
+        has_right = right >= 0
+        left_dist = np.where(has_left, qs - index.end[np.maximum(left, 0)], -1).tolist()
+        right_dist = np.where(has_right, index.start[np.maximum(right, 0)] - qe, -1).tolist()
+        left_l = left.tolist()
+        right_l = right.tolist()
+
+        # ---- write
+        symbol = genes.symbol
+        gene_id = genes.gene_id
+        cytoband = genes.cytoband
+        genic_tail = genes.ann_genic_tail
+        prefixes = self._genic_prefix
+        out_lines: list[str] = []
+        genic = 0
+        for r in range(nrec):
+            q0, q1 = rec_q[r], rec_q[r + 1]
+            ann: list[str] = []
+            rec_genes: list[int] = []
+            band = ""
+            for q in range(q0, q1):
+                b0, b1 = bounds[q], bounds[q + 1]
+                allele = q_allele[q]
+                if b1 > b0:
+                    hits = gene_hits[b0:b1]
+                    for g in hits:
+                        if g not in rec_genes:
+                            rec_genes.append(g)
+                    if allele is not None:
+                        prefix = prefixes.get(allele)
+                        if prefix is None:
+                            prefix = genic_prefix(allele)
+                            if len(prefixes) < 10_000:
+                                prefixes[allele] = prefix
+                        ann.extend([prefix + genic_tail[g] for g in hits])
+                else:
+                    lg, rg = left_l[q], right_l[q]
+                    near = -1
+                    if lg >= 0 and rg >= 0:
+                        names = f"{symbol[lg]}-{symbol[rg]}"
+                        ids = f"{gene_id[lg]}-{gene_id[rg]}"
+                        ld, rd = left_dist[q], right_dist[q]
+                        distance: int | None = min(ld, rd)
+                        near = lg if ld <= rd else rg
+                    elif lg >= 0 or rg >= 0:
+                        near = lg if lg >= 0 else rg
+                        names, ids = symbol[near], gene_id[near]
+                        distance = left_dist[q] if lg >= 0 else right_dist[q]
+                    else:
+                        names = ids = ""
+                        distance = None
+                    if not band and near >= 0:
+                        band = cytoband[near]
+                    if allele is not None:
+                        error = ERROR_CHROMOSOME_NOT_FOUND if q_code[q] == no_genes else ""
+                        ann.append(intergenic_entry(allele, names, ids, distance, error))
+            parts = rec_parts[r]
+            if q1 - q0 == 1:
+                added = f"VC={q_class[q0]};TITV={q_titv[q0]}"
+            else:
+                added = f"VC={','.join(q_class[q0:q1])};TITV={','.join(q_titv[q0:q1])}"
+            if rec_genes:
+                genic += 1
+                band = cytoband[rec_genes[0]]
+                if len(rec_genes) == 1:
+                    added += f";GENE={symbol[rec_genes[0]]}"
+                else:
+                    added += ";GENE=" + ",".join(dict.fromkeys(symbol[g] for g in rec_genes))
+            if band:
+                added += f";CYTOBAND={band}"
+            if ann:
+                added += ";ANN=" + ",".join(ann)
+            info = parts[7]
+            if _OUR_KEYS_RE.search(info):
+                info = self._drop_our_keys(info, rec_line[r])
+            parts[7] = added if info in (".", "") else f"{info};{added}"
+            out_lines.append("\t".join(parts))
+        out_lines.append("")
+        self.out.write("\n".join(out_lines))
+
+        counts = self.counts
+        counts.records += nrec
+        counts.alleles += nq
+        counts.known_by_id += known
+        counts.genic += genic
+        counts.intergenic += nrec - genic
+        counts.by_class.update(q_class)
+        counts.titv.update(q_titv)
+        counts.add_chromosomes(Counter(chroms))
+
+    def _check_columns(self, line: str, line_no: int) -> str:
+        """A line whose tab count differs from the header's: repair the harmless cases."""
+        ntabs = line.count("\t")
+        expected = self.expected_tabs
+        if ntabs == expected + 1 and line.endswith("\t"):
+            return line[:-1]  # a trailing tab
+        if self.allow_sites_only and ntabs == 7:
+            return line  # header has a FORMAT column but no samples
+        found = ntabs + 1
+        if found < 8:
+            hint = ""
+            if len(line.split()) >= 8:
+                hint = " (the columns seem to be separated by spaces; a VCF needs tabs)"
+            raise invalid_line(
+                f"expected at least 8 tab-separated columns, found {found}{hint}", line_no, line
+            )
+        samples = self.header.n_samples
+        raise invalid_line(
+            f"expected {expected + 1} tab-separated columns like the #CHROM line "
+            f"(8 fixed{', FORMAT and ' + str(samples) + ' sample(s)' if samples else ''}"
+            f"{', FORMAT' if expected + 1 == 9 else ''}), found {found}",
+            line_no,
+            line,
+        )
+
+    def _end_svlen(
+        self, info: str, alt_index: int, n_alts: int, line_no: int
+    ) -> tuple[int | None, int | None]:
+        """INFO END and this allele's SVLEN, when present and readable."""
+        end = svlen = None
+        if "END=" in info:
+            m = _END_RE.search(info)
+            if m:
+                text = m.group(1)
+                if text.isdigit() and text.isascii():
+                    end = int(text)
+                else:
+                    self._malformed("END", line_no)
+        if "SVLEN=" in info:
+            m = _SVLEN_RE.search(info)
+            if m:
+                values = m.group(1).split(",")
+                text = values[alt_index] if len(values) == n_alts else values[0]
+                try:
+                    svlen = int(text)
+                except ValueError:
+                    self._malformed("SVLEN", line_no)
+        return end, svlen
+
+    def _malformed(self, key: str, line_no: int) -> None:
+        self.warnings.count(
+            f"{{n}} record(s) had an INFO {key} that is not a whole number; it was ignored "
+            "and the span of the symbolic allele taken from REF (first at line {line})",
+            line_no,
+        )
+
+    def _drop_our_keys(self, info: str, line_no: int) -> str:
+        kept = []
+        for item in info.split(";"):
+            key = item.split("=", 1)[0]
+            if key in OUR_INFO_KEYS:
+                self.warnings.count(
+                    f"{{n}} record(s) already had INFO {key}; it was replaced by GAS's "
+                    "(first at line {line})",
+                    line_no,
+                )
+            else:
+                kept.append(item)
+        return ";".join(kept) if kept else "."

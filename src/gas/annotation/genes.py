@@ -1,0 +1,154 @@
+"""The GRCh38 gene-level table that ships with GAS, loaded once per process.
+
+Chromosome names from the input are normalised to the table's (``chr17`` → ``17``,
+``chrM``/``M`` → ``MT``, RefSeq ``NC_000017.11`` → ``17``); names the table does not have
+(MT, unplaced contigs, other species) map to a chromosome without genes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .ann import escape
+from .intervals import IntervalIndex
+
+GENE_TABLE_FILE = "grch38-ncbi-genes.tsv.gz"
+GENE_LOCI_FILE = "grch38-ncbi-gene-loci.tsv.gz"
+REFERENCE_NAME = "GRCh38 gene table (NCBI Gene 2022-09-12; UCSC hg38 locations)"
+REFERENCE_SHORT = "GRCh38 gene table (NCBI Gene 2022-09-12)"
+ASSEMBLY = "GRCh38"
+
+PRIMARY_CHROMOSOMES = [str(i) for i in range(1, 23)] + ["X", "Y", "MT"]
+
+# RefSeq accessions of the primary chromosomes (any version: .10 is GRCh37, .11+ GRCh38…).
+_REFSEQ = {f"NC_0000{i:02d}": str(i) for i in range(1, 23)}
+_REFSEQ.update({"NC_000023": "X", "NC_000024": "Y", "NC_012920": "MT", "NC_001807": "MT"})
+
+
+def normalize_chrom(name: str) -> str:
+    """The table's spelling of a chromosome name: no ``chr``, ``MT`` for mitochondria."""
+    bare = name[3:] if name[:3].lower() == "chr" else name
+    upper = bare.upper()
+    if upper in ("M", "MT"):
+        return "MT"
+    if upper in ("X", "Y"):
+        return upper
+    if bare.startswith("NC_"):
+        return _REFSEQ.get(bare.split(".", 1)[0], bare)
+    return bare
+
+
+@dataclass(frozen=True)
+class Gene:
+    symbol: str
+    entrez_id: str
+    gene_id: str  # first Ensembl id, else the Entrez id
+    biotype: str
+    cytoband: str
+    chrom: str
+    start: int
+    end: int
+    strand: str
+
+
+class GeneTable:
+    """Genes as parallel arrays and strings, with an interval index for lookups.
+
+    Gene ``i`` below means the i-th gene in index order (sorted by chromosome and start).
+    """
+
+    def __init__(self, genes: list[Gene], chromosomes: list[str]):
+        self.chromosomes = chromosomes
+        self.chrom_code = {name: i for i, name in enumerate(chromosomes)}
+        #: code given to chromosomes the table has no genes for
+        self.no_genes_code = len(chromosomes)
+        codes = np.array([self.chrom_code[g.chrom] for g in genes], dtype=np.int64)
+        starts = np.array([g.start for g in genes], dtype=np.int64)
+        ends = np.array([g.end for g in genes], dtype=np.int64)
+        self.index = IntervalIndex(codes, starts, ends)
+        ordered = [genes[i] for i in self.index.order.tolist()]
+        self.genes = ordered
+        self.symbol = [escape(g.symbol) for g in ordered]
+        self.gene_id = [escape(g.gene_id) for g in ordered]
+        self.cytoband = [g.cytoband for g in ordered]
+        self.start = [g.start for g in ordered]
+        self.end = [g.end for g in ordered]
+        #: ANN fields 4–16 for a variant inside the gene (Gene_Name … ERRORS)
+        self.ann_genic_tail = [
+            f"{escape(g.symbol)}|{escape(g.gene_id)}|gene|{escape(g.gene_id)}|"
+            f"{escape(g.biotype)}||||||||"
+            for g in ordered
+        ]
+        self._chrom_lock = threading.Lock()
+        self._input_chrom_codes: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.genes)
+
+    def code_for(self, input_chrom: str) -> int:
+        """The chromosome code of an input CHROM value (``no_genes_code`` if unknown)."""
+        code = self._input_chrom_codes.get(input_chrom)
+        if code is None:
+            code = self.chrom_code.get(normalize_chrom(input_chrom), self.no_genes_code)
+            with self._chrom_lock:
+                if len(self._input_chrom_codes) < 10_000:  # hostile inputs: bounded cache
+                    self._input_chrom_codes[input_chrom] = code
+        return code
+
+
+def _pick_cytoband(cytobands: str, chrom: str) -> str:
+    """The band on this chromosome: rows of multi-locus genes list every locus's band."""
+    for band in cytobands.split("|"):
+        if band.startswith(chrom) and band[len(chrom) : len(chrom) + 1] in ("p", "q", "c", ""):
+            return band
+    return ""
+
+
+def _read_rows(path_or_resource: Path | None, name: str) -> list[list[str]]:
+    if path_or_resource is not None:
+        raw = Path(path_or_resource).read_bytes()
+    else:
+        raw = resources.files(__package__).joinpath("data", name).read_bytes()
+    text = gzip.decompress(raw).decode("utf-8")
+    return [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def load_gene_table(table_path: Path | None = None, loci_path: Path | None = None) -> GeneTable:
+    """Read the gene table (and the loci that split multi-locus rows) into a GeneTable."""
+    loci: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+    if table_path is None or loci_path is not None:
+        for chrom, start, end, strand, entrez in _read_rows(loci_path, GENE_LOCI_FILE):
+            loci.setdefault((entrez, chrom, strand), []).append((int(start), int(end)))
+    genes: list[Gene] = []
+    for row in _read_rows(table_path, GENE_TABLE_FILE):
+        chrom, start, end, strand, entrez, symbol, _name, gene_type, cytobands, ensembl = row[:10]
+        gene_id = ensembl.split("|", 1)[0] if ensembl else entrez
+        band = _pick_cytoband(cytobands, chrom)
+        spans = loci.get((entrez, chrom, strand)) or [(int(start), int(end))]
+        for s, e in spans:
+            genes.append(Gene(symbol, entrez, gene_id, gene_type, band, chrom, s, e, strand))
+    present = {g.chrom for g in genes}
+    chromosomes = [c for c in PRIMARY_CHROMOSOMES if c in present]
+    chromosomes += sorted(present - set(chromosomes))
+    return GeneTable(genes, chromosomes)
+
+
+_load_lock = threading.Lock()
+
+
+@cache
+def _default_gene_table() -> GeneTable:
+    return load_gene_table()
+
+
+def default_gene_table() -> GeneTable:
+    """The shipped GRCh38 table, loaded on first use and kept for the life of the process."""
+    with _load_lock:
+        return _default_gene_table()

@@ -1,0 +1,178 @@
+"""What a run found: counts, warnings, the AnnTools-style count log and the summary JSON."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .alleles import CLASSES, TRANSITION, TRANSVERSION
+from .genes import PRIMARY_CHROMOSOMES, normalize_chrom
+
+MAX_DISTINCT_CHROMOSOMES = 10_000
+OTHER_CHROMOSOMES = "other"
+
+
+class Warnings:
+    """Warnings for the user, each said once; repeated ones are counted with their first line."""
+
+    def __init__(self) -> None:
+        self._once: list[str] = []
+        self._counted: dict[str, list[int]] = {}  # template -> [count, first line]
+
+    def add(self, message: str) -> None:
+        if message not in self._once:
+            self._once.append(message)
+
+    def count(self, template: str, line_no: int) -> None:
+        """``template`` may use ``{n}`` (times seen) and ``{line}`` (first line it was seen)."""
+        seen = self._counted.get(template)
+        if seen is None:
+            self._counted[template] = [1, line_no]
+        else:
+            seen[0] += 1
+
+    def render(self) -> list[str]:
+        counted = [t.format(n=n, line=line) for t, (n, line) in self._counted.items()]
+        return self._once + counted
+
+
+@dataclass
+class Counts:
+    records: int = 0
+    alleles: int = 0
+    known_by_id: int = 0
+    genic: int = 0
+    intergenic: int = 0
+    by_class: Counter[str] = field(default_factory=Counter)
+    titv: Counter[str] = field(default_factory=Counter)
+    by_input_chrom: Counter[str] = field(default_factory=Counter)
+    other_chrom_records: int = 0
+
+    def add_chromosomes(self, chunk: Counter[str]) -> None:
+        mine = self.by_input_chrom
+        for name, n in chunk.items():
+            if name in mine or len(mine) < MAX_DISTINCT_CHROMOSOMES:
+                mine[name] += n
+            else:
+                self.other_chrom_records += n
+
+    def by_chromosome(self) -> dict[str, int]:
+        """Records per chromosome, ``chr1`` and ``1`` together, in genome order."""
+        merged: Counter[str] = Counter()
+        for name, n in self.by_input_chrom.items():
+            merged[normalize_chrom(name)] += n
+        rank = {c: i for i, c in enumerate(PRIMARY_CHROMOSOMES)}
+        ordered = sorted(merged, key=lambda c: (rank.get(c, len(rank)), _natural(c)))
+        result = {c: merged[c] for c in ordered}
+        if self.other_chrom_records:
+            result[OTHER_CHROMOSOMES] = self.other_chrom_records
+        return result
+
+    @property
+    def transitions(self) -> int:
+        return self.titv[TRANSITION]
+
+    @property
+    def transversions(self) -> int:
+        return self.titv[TRANSVERSION]
+
+    @property
+    def titv_ratio(self) -> float | None:
+        if not self.transversions:
+            return None
+        return round(self.transitions / self.transversions, 4)
+
+
+def _natural(name: str) -> list[object]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+@dataclass
+class RunInfo:
+    input_name: str
+    format_version: str | None
+    compression: str
+    reference: str
+    reference_short: str
+    engine: dict[str, str]
+    assembly_declared: str | None
+    assembly_evidence: str | None
+    assembly_used: str
+    started: str
+    finished: str
+    elapsed: float
+    counts: Counts
+    warnings: list[str]
+
+
+def summary(run: RunInfo) -> dict[str, object]:
+    c = run.counts
+    return {
+        "engine": run.engine,
+        "input": {
+            "name": run.input_name,
+            "format_version": run.format_version,
+            "compression": run.compression,
+            "records": c.records,
+            "alleles": c.alleles,
+        },
+        "assembly": {
+            "declared": run.assembly_declared,
+            "evidence": run.assembly_evidence,
+            "used": run.assembly_used,
+        },
+        "reference": run.reference,
+        "counts": {
+            "by_class": {name: c.by_class.get(name, 0) for name in CLASSES},
+            "by_location": {"intergenic": c.intergenic, "genic": c.genic},
+            "by_chromosome": c.by_chromosome(),
+            "known_by_id": c.known_by_id,
+            "novel": c.records - c.known_by_id,
+        },
+        "titv": {
+            "transitions": c.transitions,
+            "transversions": c.transversions,
+            "ratio": c.titv_ratio,
+        },
+        "warnings": list(run.warnings),
+        "started": run.started,
+        "finished": run.finished,
+        "elapsed_seconds": round(run.elapsed, 3),
+    }
+
+
+def count_log(run: RunInfo) -> str:
+    c = run.counts
+    version = run.format_version or "no ##fileformat line"
+    pct = f"{100 * c.known_by_id / c.records:.2f}" if c.records else "0.00"
+    if run.assembly_declared:
+        assembly = f"{run.assembly_declared} (from {run.assembly_evidence})"
+    else:
+        assembly = "not stated in the header"
+    classes = " / ".join(f"{name} {c.by_class[name]}" for name in CLASSES if c.by_class[name])
+    ratio = f"{c.titv_ratio:.2f}" if c.titv_ratio is not None else "n/a"
+    chromosomes = " / ".join(f"{name} {n}" for name, n in c.by_chromosome().items())
+    lines = [
+        "GAS annotation log",
+        f"Input: {run.input_name} ({version}, {run.compression})",
+        f"Reference: {run.reference_short}",
+        f"Assembly: {assembly}; annotated with {run.assembly_used}",
+        f"Engine: {run.engine['name']} {run.engine['version']} ({run.engine['level']})",
+        f"Started: {run.started}  Finished: {run.finished}  Elapsed: {run.elapsed:.2f} s",
+        f"Total: {c.records}",
+        f"Alleles: {c.alleles}",
+        f"In dbSNP: {c.known_by_id} ({pct}%) (by rs id in the ID column)",
+        "Variants located:",
+        f"In interGenic {c.intergenic}",
+        f"In Genic {c.genic}",
+        f"Variant classes: {classes or 'none'}",
+        f"Transitions/Transversions: {c.transitions}/{c.transversions} (Ti/Tv {ratio})",
+        f"Chromosomes: {chromosomes or 'none'}",
+    ]
+    if run.warnings:
+        lines.append(f"Warnings: {len(run.warnings)}")
+        lines.extend(f"- {w}" for w in run.warnings)
+    else:
+        lines.append("Warnings: none")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Entrypoints: the web app, the JSON API, the workers and the CLI."""

@@ -1,0 +1,366 @@
+"""The ``gas`` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gas.config import ConfigError, Settings
+
+KINDS = ("annotator", "notifier")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _container(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    from gas.bootstrap import build
+
+    try:
+        return build(settings or _settings())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gas")
+def main() -> None:
+    """GAS, the Genomics Annotation Service.
+
+    \b
+    Quick start on one machine:
+      gas serve                      web server + workers at http://127.0.0.1:8000
+      gas users create you@lab.org   make an account (or sign up in the browser)
+      gas annotate sample.vcf        annotate a file locally, no server needed
+
+    Settings come from GAS_* environment variables (see the README); by default all
+    state lives under ./var (GAS_DATA_DIR).
+    """
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Run the whole service on this machine: web server and every worker, supervised.
+
+    Stop with Ctrl-C (or SIGTERM): jobs in progress finish, or are handed back to the
+    queue for redelivery if they take longer than the grace period.
+    """
+    from gas.entrypoints import logs
+    from gas.entrypoints.supervisor import Supervisor, serve_children
+
+    settings = _settings()
+    logs.configure("serve", settings.log_level)
+    c = _container(settings)  # applies migrations once, before the children start
+    c.close()
+    click.echo(f"GAS is starting at http://{host}:{port}  (data in {settings.data_dir})")
+    children = serve_children(host, port, settings.annotator_processes)
+    grace = float(os.environ.get("GAS_SHUTDOWN_GRACE_SECONDS", "30"))
+    sys.exit(Supervisor(children, grace_seconds=grace).run())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Request threads.")
+def web(host: str, port: int, threads: int) -> None:
+    """Run only the web server (waitress), for a machine of the web tier."""
+    import waitress
+
+    from gas.entrypoints import logs
+    from gas.entrypoints.web import create_app
+
+    settings = _settings()
+    logs.configure("web", settings.log_level)
+    app = create_app(_container(settings))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        waitress.serve(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            ident="GAS",
+            max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
+            clear_untrusted_proxy_headers=True,
+        )
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.argument("kind", type=click.Choice([*KINDS, "all"]))
+def worker(kind: str) -> None:
+    """Run one worker: annotator, notifier, or all of them (supervised).
+
+    Workers take messages from the queue in the database; run as many as you like,
+    on as many machines as share the database and the storage.
+    """
+    from gas.entrypoints import logs
+
+    settings = _settings()
+    if kind == "all":
+        from gas.entrypoints.supervisor import Child, Supervisor
+
+        logs.configure("workers", settings.log_level)
+        _container(settings).close()
+        gas = [sys.executable, "-m", "gas", "worker"]
+        children = [Child(k, [*gas, k]) for k in KINDS]
+        sys.exit(Supervisor(children).run())
+
+    from gas.entrypoints.workers import build_worker, install_signal_handlers
+
+    logs.configure(kind, settings.log_level)
+    c = _container(settings)
+    w = build_worker(kind, c)
+    install_signal_handlers(w)
+    try:
+        w.run_forever()
+    finally:
+        c.close()
+
+
+# --- users and tokens -------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Manage user accounts."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.ClickException("no password on standard input")
+        return password
+    if not sys.stdin.isatty():
+        raise click.ClickException("no terminal to ask for a password: use --password-stdin")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--premium", is_flag=True, help="Start on the Premium plan.")
+@click.option("--name", default="", help="Full name.")
+@click.option("--institution", default="", help="Institution.")
+def users_create(email: str, password_stdin: bool, premium: bool, name: str, institution: str) -> None:
+    """Create an account for EMAIL (asks for the password unless --password-stdin)."""
+    from gas.domain.errors import DomainError
+    from gas.domain.plans import Plan
+    from gas.services import accounts
+
+    password = _read_password(password_stdin)
+    c = _container()
+    try:
+        user = accounts.register(
+            c.uow(),
+            c.hasher,
+            c.clock,
+            email=email,
+            password=password,
+            name=name,
+            institution=institution,
+            plan=Plan.PREMIUM if premium else Plan.FREE,
+        )
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        c.close()
+    click.echo(f"created {user.email} ({user.plan.value}), id {user.id}")
+
+
+@users.command("set-plan")
+@click.argument("email")
+@click.argument("plan", type=click.Choice(["free", "premium"]))
+def users_set_plan(email: str, plan: str) -> None:
+    """Move EMAIL to the free or premium plan (as the web's Subscribe / Cancel do)."""
+    from gas.domain.errors import DomainError
+    from gas.domain.plans import Plan
+    from gas.services import accounts
+
+    c = _container()
+    try:
+        user = accounts.get_user_by_email(c.uow(), email)
+        changed = accounts.change_plan(c.uow(), c.clock, user.id, Plan(plan))
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        c.close()
+    click.echo(f"{user.email} is now {plan}" if changed else f"{user.email} was already {plan}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List accounts."""
+    import sqlalchemy as sa
+
+    from gas.adapters.sql.tables import users as users_table
+
+    c = _container()
+    try:
+        with c.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(users_table.c.email, users_table.c.plan, users_table.c.created_at)
+                .order_by(users_table.c.created_at)
+            ).all()
+    finally:
+        c.close()
+    for email, plan, created in rows:
+        click.echo(f"{email}\t{plan}\t{created:%Y-%m-%d %H:%M}")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("email")
+@click.option("--label", default="cli", show_default=True, help="A name to recognise it by.")
+def tokens_create(email: str, label: str) -> None:
+    """Create an API token for EMAIL and print it (the last line of output).
+
+    Use it as `Authorization: Bearer <token>` with the JSON API. Only a hash is stored:
+    this is the one time the token is shown.
+    """
+    from gas.domain.errors import DomainError
+    from gas.services import accounts
+
+    c = _container()
+    try:
+        user = accounts.get_user_by_email(c.uow(), email)
+        token = accounts.create_api_token(c.uow(), c.clock, user.id, label=label)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        c.close()
+    click.echo(f"API token for {user.email} (shown once):", err=True)
+    click.echo(token)
+
+
+# --- the engine alone ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output-dir", "outdir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Where to write the outputs.")
+@click.option("--refdata", default=None, help="Reference bundle name or path (default: the built-in GRCh38 gene table).")
+@click.option("--assembly", default=None, type=click.Choice(["GRCh38", "GRCh37"]),
+              help="Assembly of the input, when its header does not say.")
+def annotate(input_path: Path, outdir: Path, refdata: str | None, assembly: str | None) -> None:
+    """Annotate INPUT (VCF 3.3–4.4, plain, gzip or bgzip) without the service.
+
+    Writes OUTDIR/<name>.annot.vcf, OUTDIR/<name>.count.log and OUTDIR/<name>.summary.json.
+    """
+    from gas import annotation
+
+    kwargs: dict[str, Any] = {"assembly": assembly}
+    if refdata is not None:
+        kwargs["refdata"] = refdata
+    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outputs = annotation.annotate_file(input_path, outdir, **kwargs)
+    except annotation.InvalidInputError as exc:
+        click.echo(exc.details.rstrip() if exc.details else "", err=True)
+        raise click.ClickException(exc.reason) from None
+    except TypeError as exc:
+        if "refdata" in str(exc):
+            raise click.ClickException("reference bundles are not supported yet: omit --refdata") from None
+        raise
+    for warning in outputs.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for path in (outputs.annotated_vcf, outputs.count_log, outputs.summary_json):
+        click.echo(str(path))
+
+
+# --- operations ------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations (also done automatically at start)."""
+    from gas.adapters.sql.database import create_engine, current_revision, upgrade
+
+    settings = _settings()
+    engine = create_engine(settings.database_url)
+    upgrade(engine)
+    click.echo(f"database at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+@main.group()
+def queue() -> None:
+    """Inspect the work queue: backlog, dead letters."""
+
+
+@queue.command("stats")
+def queue_stats() -> None:
+    """Messages per worker queue and state."""
+    c = _container()
+    try:
+        stats = c.queue.stats()
+    finally:
+        c.close()
+    click.echo(f"{'queue':<12}{'ready':>8}{'leased':>8}{'delayed':>9}{'dead':>7}")
+    for name in sorted(stats):
+        s = stats[name]
+        click.echo(f"{name:<12}{s['ready']:>8}{s['leased']:>8}{s['delayed']:>9}{s['dead']:>7}")
+
+
+@queue.command("dead")
+@click.option("--queue", "queue_name", default=None, help="Only this worker queue.")
+def queue_dead(queue_name: str | None) -> None:
+    """List dead-lettered messages with their last error."""
+    c = _container()
+    try:
+        for m in c.queue.dead_letters(queue_name):
+            error = (m["last_error"] or "").strip().splitlines()
+            click.echo(
+                json.dumps(
+                    {
+                        "id": m["id"],
+                        "queue": m["queue"],
+                        "topic": m["topic"],
+                        "payload": json.loads(m["payload"]),
+                        "attempts": m["attempts"],
+                        "last_error": error[-1] if error else "",
+                    }
+                )
+            )
+    finally:
+        c.close()
+
+
+@queue.command("retry")
+@click.argument("message_id", type=int)
+def queue_retry(message_id: int) -> None:
+    """Give a dead-lettered message a fresh set of attempts."""
+    c = _container()
+    try:
+        if not c.queue.retry_dead(message_id):
+            raise click.ClickException(f"no dead-lettered message with id {message_id}")
+    finally:
+        c.close()
+    click.echo(f"message {message_id} queued again")

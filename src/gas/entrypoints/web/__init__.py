@@ -1,0 +1,88 @@
+"""The web app: Flask app factory, blueprints per area."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, g
+from flask_wtf.csrf import CSRFProtect
+
+from gas.bootstrap import Container, build
+from gas.config import Settings
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+
+# Room for the multipart envelope around the file itself.
+MULTIPART_SLACK = 64 * 1024
+
+
+def create_app(container: Container | None = None, *, settings: Settings | None = None) -> Flask:
+    c = container or build(settings)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=c.settings.secret_key,
+        SESSION_COOKIE_NAME="gas_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=c.settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        # A hard cap for any request; the plan's own limit is checked before reading the body.
+        MAX_CONTENT_LENGTH=c.policy.largest_upload_bytes + MULTIPART_SLACK,
+        MAX_FORM_MEMORY_SIZE=512 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session
+        WTF_CSRF_SSL_STRICT=c.settings.secure_cookies,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.extensions["gas"] = c
+    csrf.init_app(app)
+
+    from gas.entrypoints.web import api, auth, errors, files, pages
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(files.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # bearer tokens, not cookies: CSRF does not apply
+    errors.register(app)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        try:
+            with c.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception:
+            log.exception("healthz: database unreachable")
+            return {"status": "error", "database": "unreachable"}, 503
+        return {"status": "ok"}
+
+    @app.after_request
+    def security_headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        return response
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        return {"current_user": g.get("user"), "settings": c.settings}
+
+    @app.before_request
+    def load_user() -> None:
+        auth.load_logged_in_user()
+
+    return app
+
+
+def container() -> Container:
+    """The container of the running app (inside a request)."""
+    from flask import current_app
+
+    return current_app.extensions["gas"]  # type: ignore[no-any-return]

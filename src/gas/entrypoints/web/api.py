@@ -1,0 +1,283 @@
+"""JSON API ``/api/v1`` for scripts and pipelines: bearer tokens, JSON in and out.
+
+Thin on purpose: parse the request, call a service, map domain errors to HTTP codes. Every
+error is ``{"error": "<message for the user>"}``; the OpenAPI document (``openapi.json``)
+describes every route, status code and schema.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from flask import Blueprint, Response, g, jsonify, request, url_for
+
+from gas.domain import errors
+from gas.domain.jobs import Job, JobStatus, ResultsState
+from gas.domain.users import User
+from gas.services import accounts, jobs
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+REALM = 'Bearer realm="gas"'
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+MAX_OFFSET = 2**31 - 1  # beyond any real listing, and within every database's integer range
+PUBLIC_ENDPOINTS = {"api.openapi"}
+_DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def _c():  # type: ignore[no-untyped-def]
+    from gas.entrypoints.web import container
+
+    return container()
+
+
+def error(code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """The API's error response: ``{"error": message}`` with ``code``."""
+    response = jsonify(error=message)
+    response.status_code = code
+    response.headers.update(headers or {})
+    return response
+
+
+# --- authentication ----------------------------------------------------------------------
+
+
+def _bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, '' for an empty one."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    token = _bearer_token()
+    if not token:
+        return error(
+            401,
+            "Authentication required: send your API token in an "
+            "'Authorization: Bearer <token>' header (create one with `gas tokens create EMAIL`).",
+            {"WWW-Authenticate": REALM},
+        )
+    c = _c()
+    user = accounts.user_for_token(c.uow(), c.clock, token)
+    if user is None:
+        return error(
+            401,
+            "This API token is not valid (unknown or revoked).",
+            {
+                "WWW-Authenticate": f'{REALM}, error="invalid_token", '
+                'error_description="The access token is unknown or revoked"'
+            },
+        )
+    g.user = user  # the token's owner, whatever a session cookie may say
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    # Job data and signed links are per user and short-lived: never cached by proxies.
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --- domain errors -> HTTP -------------------------------------------------------------------
+
+
+@bp.errorhandler(errors.NotFound)
+def _not_found(exc: errors.NotFound) -> Response:
+    return error(404, str(exc))
+
+
+@bp.errorhandler(errors.Forbidden)
+def _forbidden(exc: errors.Forbidden) -> Response:
+    return error(403, str(exc))
+
+
+@bp.errorhandler(errors.InvalidInput)
+def _invalid(exc: errors.InvalidInput) -> Response:
+    return error(400, str(exc))
+
+
+@bp.errorhandler(errors.UploadTooLarge)
+def _too_large(exc: errors.UploadTooLarge) -> Response:
+    return error(413, str(exc))
+
+
+@bp.errorhandler(errors.Conflict)
+def _conflict(exc: errors.Conflict) -> Response:
+    return error(409, str(exc))
+
+
+# --- representation --------------------------------------------------------------------------
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z``, to the second: ``2025-01-31T12:00:00Z``."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # stored times are UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def _absolute(url: str) -> str:
+    """Storage adapters may hand out links relative to this site (``/files/<token>``)."""
+    return urljoin(request.host_url, url)
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    job_url = url_for("api.get_job", job_id=job.id, _external=True)
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "input_file_name": job.input_file_name,
+        "input_size": job.input_size,
+        "assembly": job.assembly,
+        "submitted_at": iso(job.submitted_at),
+        "started_at": iso(job.started_at),
+        "completed_at": iso(job.completed_at),
+        "progress": job.progress,
+        "error": job.error,
+        "results": {"state": job.results_state.value if job.results_state else None},
+        "links": {
+            "self": job_url,
+            "results": job_url + "/results",
+            "log": job_url + "/log",
+            "html": _absolute(f"/annotations/{job.id}"),
+        },
+    }
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    from gas.entrypoints.web.openapi import openapi_document
+
+    return openapi_document(server_url=request.host_url.rstrip("/"))
+
+
+@bp.post("/jobs")
+def submit_job() -> Any:
+    from gas.entrypoints.web import MULTIPART_SLACK
+
+    c = _c()
+    user: User = g.user
+    plan, limit = jobs.upload_limit(c.uow(readonly=True), c.policy, user.id)
+    # Refuse at once, before reading the body, when the request cannot fit the plan's limit;
+    # the service enforces the exact limit on the file itself while it streams.
+    if request.content_length is not None and request.content_length > limit + MULTIPART_SLACK:
+        return error(413, jobs.too_large_message(plan, limit))
+    upload = request.files.get("file")
+    if upload is None:
+        return error(
+            400,
+            "Send the VCF file as the multipart/form-data field 'file' "
+            "(for example: curl -F file=@input.vcf …).",
+        )
+    assembly = request.form.get("assembly") or None
+    job = jobs.submit_job(
+        c.uow(),
+        c.storage,
+        c.policy,
+        c.clock,
+        user_id=user.id,
+        file_name=upload.filename or "input.vcf",
+        stream=upload.stream,
+        assembly=assembly,
+    )
+    body = job_json(job)
+    return body, 201, {"Location": body["links"]["self"]}
+
+
+def _page_parameter(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
+        raise errors.InvalidInput(f"'{name}' must be a whole number from {low} to {high}.")
+    return int(raw)
+
+
+@bp.get("/jobs")
+def list_jobs() -> Any:
+    limit = _page_parameter("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    offset = _page_parameter("offset", 0, 0, MAX_OFFSET)
+    found = jobs.list_jobs(_c().uow(readonly=True), g.user.id, limit=limit, offset=offset)
+    return {"jobs": [job_json(job) for job in found], "limit": limit, "offset": offset}
+
+
+def _own_job(job_id: str) -> Job:
+    return jobs.get_job(_c().uow(readonly=True), job_id, g.user.id)
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Any:
+    return job_json(_own_job(job_id))
+
+
+def results_unavailable(job: Job, user: User) -> str | None:
+    """Why the results of ``job`` cannot be downloaded now, or None if they can."""
+    if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
+        return f"Job {job.id} is {job.status.value}: its results are not ready yet."
+    if job.status is JobStatus.FAILED:
+        return f"Job {job.id} failed, so it has no results; see its log for details."
+    if job.results_state is ResultsState.ARCHIVED:
+        if user.is_premium:
+            return (
+                "The results of this job were archived; they are about to be restored for "
+                "your Premium account. Check back later."
+            )
+        return (
+            "The results of this job were archived when the free download window ended. "
+            "Upgrade to Premium to download them."
+        )
+    if job.results_state is ResultsState.RESTORING:
+        return "The results of this job are being restored; check back later."
+    if job.results_state is not ResultsState.AVAILABLE or not job.results_key:
+        return "The results of this job are not available."
+    return None
+
+
+@bp.get("/jobs/<job_id>/results")
+def get_results(job_id: str) -> Any:
+    c = _c()
+    job = _own_job(job_id)
+    problem = results_unavailable(job, g.user)
+    if problem:
+        return error(409, problem)
+    assert job.results_key is not None
+    file_name = job.results_key.rsplit("/", 1)[-1].split("~", 1)[-1]
+    url = c.storage.download_url(
+        job.results_key, file_name=file_name, expires_in=c.settings.download_url_ttl_seconds
+    )
+    return Response(status=302, headers={"Location": _absolute(url)})
+
+
+@bp.get("/jobs/<job_id>/log")
+def get_log(job_id: str) -> Any:
+    c = _c()
+    job = _own_job(job_id)
+    if not job.log_key:
+        return error(409, f"Job {job.id} is {job.status.value} and has no log yet.")
+    try:
+        with c.storage.open(job.log_key) as fh:
+            data = fh.read()
+    except KeyError:
+        log.warning("job %s: log %s is missing from storage", job.id, job.log_key)
+        return error(409, f"The log of job {job.id} is not available.")
+    text = data.decode("utf-8", errors="replace")
+    return Response(text, status=200, mimetype="text/plain")

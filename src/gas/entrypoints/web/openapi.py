@@ -1,0 +1,356 @@
+"""The OpenAPI 3.1 document of the JSON API, served at ``/api/v1/openapi.json``.
+
+Written by hand next to the routes in ``api.py``; tests/integration/api/test_schemathesis.py
+checks the running app against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gas import __version__ as gas_version
+from gas.services.jobs import ASSEMBLIES
+
+OPENAPI_VERSION = "3.1.0"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_body(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json_body(description, "Error")
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or null (OpenAPI 3.1 / JSON Schema 2020-12 style)."""
+    kind = schema["type"]
+    out = {**schema, "type": [kind, "null"]}
+    if "enum" in schema:
+        out["enum"] = [*schema["enum"], None]
+    return out
+
+
+UNAUTHORIZED = {
+    "description": "No API token, or an unknown or revoked one.",
+    "headers": {
+        "WWW-Authenticate": {
+            "description": 'The bearer challenge, `Bearer realm="gas"` (with '
+            '`error="invalid_token"` when the token sent is not valid).',
+            "schema": {"type": "string"},
+        }
+    },
+    "content": {"application/json": {"schema": _ref("Error")}},
+}
+
+JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "The job's id (a UUID, as returned when it was submitted).",
+    "schema": {"type": "string", "format": "uuid"},
+}
+
+# Responses of the routes that read one job.
+ONE_JOB_ERRORS = {
+    "401": UNAUTHORIZED,
+    "403": _error("The job belongs to another user."),
+    "404": _error("No job with this id (including ids that are not UUIDs)."),
+}
+
+
+def _job_links(*operations: str) -> dict[str, Any]:
+    """OpenAPI links from a response carrying a job to the operations on that job."""
+    return {
+        op: {"operationId": op, "parameters": {"job_id": "$response.body#/id"}}
+        for op in operations
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string", "description": "What went wrong, written for the user."}
+        },
+    },
+    "Job": {
+        "type": "object",
+        "required": [
+            "id",
+            "status",
+            "input_file_name",
+            "submitted_at",
+            "completed_at",
+            "error",
+            "results",
+            "links",
+        ],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status": {
+                "type": "string",
+                "enum": ["PENDING", "RUNNING", "COMPLETED", "FAILED"],
+                "description": "PENDING → RUNNING → COMPLETED, or FAILED (see `error`).",
+            },
+            "input_file_name": {"type": "string"},
+            "input_size": _nullable({"type": "integer", "minimum": 0}),
+            "assembly": _nullable({"type": "string", "enum": list(ASSEMBLIES)}),
+            "submitted_at": {"type": "string", "format": "date-time"},
+            "started_at": _nullable({"type": "string", "format": "date-time"}),
+            "completed_at": _nullable({"type": "string", "format": "date-time"}),
+            "progress": _nullable(
+                {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": "How far a running job has got (0 to 1).",
+                }
+            ),
+            "error": _nullable(
+                {"type": "string", "description": "Why a FAILED job failed, in one line."}
+            ),
+            "results": {
+                "type": "object",
+                "required": ["state"],
+                "properties": {
+                    "state": _nullable(
+                        {
+                            "type": "string",
+                            "enum": ["available", "archived", "restoring"],
+                            "description": "null until the job has COMPLETED. `archived`: a "
+                            "Free plan's download window has ended (upgrade to Premium to "
+                            "download); `restoring`: coming back from the archive.",
+                        }
+                    )
+                },
+            },
+            "links": {
+                "type": "object",
+                "required": ["self", "results", "log", "html"],
+                "properties": {
+                    "self": {"type": "string", "format": "uri"},
+                    "results": {"type": "string", "format": "uri"},
+                    "log": {"type": "string", "format": "uri"},
+                    "html": {
+                        "type": "string",
+                        "format": "uri",
+                        "description": "The job's page in the web UI.",
+                    },
+                },
+            },
+        },
+    },
+    "JobList": {
+        "type": "object",
+        "required": ["jobs", "limit", "offset"],
+        "properties": {
+            "jobs": {"type": "array", "items": _ref("Job"), "description": "Newest first."},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "error"]},
+            "database": {"type": "string"},
+        },
+    },
+}
+
+
+def openapi_document(server_url: str) -> dict[str, Any]:
+    """The OpenAPI document, with ``server_url`` (this site's root) as its server."""
+    from gas.entrypoints.web.api import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE
+
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "GAS — Genomics Annotation Service API",
+            "version": gas_version,
+            "description": "Submit VCF files for annotation, follow the jobs and download "
+            "their results. Authenticate with an API token (`gas tokens create EMAIL`) in an "
+            "`Authorization: Bearer <token>` header. Every error is `{\"error\": \"...\"}`.",
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearerAuth": []}],
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "Whether the web process can reach its database",
+                    "security": [],
+                    "responses": {
+                        "200": _json_body("Healthy.", "Health"),
+                        "503": _json_body("The database cannot be reached.", "Health"),
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+            "/api/v1/jobs": {
+                "post": {
+                    "operationId": "submitJob",
+                    "summary": "Submit a VCF file for annotation",
+                    "description": "The file must fit the caller's plan (Free: 150 KB by "
+                    "default). Nothing is kept of a refused upload.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["file"],
+                                    "properties": {
+                                        "file": {
+                                            "type": "string",
+                                            "contentMediaType": "application/octet-stream",
+                                            "description": "The VCF (plain, gzip or bgzip).",
+                                        },
+                                        "assembly": {
+                                            "type": "string",
+                                            "enum": list(ASSEMBLIES),
+                                            "description": "The input's genome assembly.",
+                                        },
+                                    },
+                                },
+                                "encoding": {"file": {"contentType": "application/octet-stream"}},
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "Accepted: the new job (PENDING).",
+                            "headers": {
+                                "Location": {
+                                    "description": "The job's URL.",
+                                    "schema": {"type": "string", "format": "uri"},
+                                }
+                            },
+                            "content": {"application/json": {"schema": _ref("Job")}},
+                            "links": _job_links("getJob", "getJobResults", "getJobLog"),
+                        },
+                        "400": _error(
+                            "No `file` field, a file that is not a VCF, or an unknown assembly."
+                        ),
+                        "401": UNAUTHORIZED,
+                        "413": _error("The file is larger than the caller's plan allows."),
+                    },
+                },
+                "get": {
+                    "operationId": "listJobs",
+                    "summary": "The caller's jobs, newest first",
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_PAGE_SIZE,
+                                "default": DEFAULT_PAGE_SIZE,
+                            },
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "maximum": MAX_OFFSET,
+                                "default": 0,
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": _json_body("The jobs.", "JobList"),
+                        "400": _error("`limit` or `offset` is not a number in range."),
+                        "401": UNAUTHORIZED,
+                    },
+                },
+            },
+            "/api/v1/jobs/{job_id}": {
+                "get": {
+                    "operationId": "getJob",
+                    "summary": "One job",
+                    "parameters": [JOB_ID],
+                    "responses": {
+                        "200": {
+                            **_json_body("The job.", "Job"),
+                            "links": _job_links("getJobResults", "getJobLog"),
+                        },
+                        **ONE_JOB_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/jobs/{job_id}/results": {
+                "get": {
+                    "operationId": "getJobResults",
+                    "summary": "Download the annotated VCF",
+                    "description": "Redirects to a short-lived signed URL of the annotated VCF.",
+                    "parameters": [JOB_ID],
+                    "responses": {
+                        "302": {
+                            "description": "The annotated VCF is at the `Location` URL, valid "
+                            "for a few minutes.",
+                            "headers": {
+                                "Location": {
+                                    "required": True,
+                                    "schema": {"type": "string", "format": "uri"},
+                                }
+                            },
+                        },
+                        **ONE_JOB_ERRORS,
+                        "409": _error(
+                            "No results to download: the job is not finished, it failed, or "
+                            "its results are archived (Free plan: upgrade to Premium) or being "
+                            "restored (check back later)."
+                        ),
+                    },
+                }
+            },
+            "/api/v1/jobs/{job_id}/log": {
+                "get": {
+                    "operationId": "getJobLog",
+                    "summary": "The job's annotation log",
+                    "parameters": [JOB_ID],
+                    "responses": {
+                        "200": {
+                            "description": "The log.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **ONE_JOB_ERRORS,
+                        "409": _error("The job has no log yet."),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `gas tokens create EMAIL`.",
+                }
+            },
+            "schemas": SCHEMAS,
+        },
+    }

@@ -1,0 +1,463 @@
+"""The pages of PRODUCT.md: home, profile, annotate, my annotations, job details, log,
+subscribe. Thin views: parse the request, call a service, map domain errors to HTTP codes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from markupsafe import Markup
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from gas.domain.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
+from gas.domain.jobs import Job, JobStatus, ResultsState
+from gas.domain.plans import Plan, human_size
+from gas.entrypoints.web import MULTIPART_SLACK, container, csrf
+from gas.entrypoints.web.auth import login_required
+from gas.services import accounts, jobs
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("pages", __name__)
+
+PAGE_SIZE = 50
+MAX_STATUS_IDS = 100
+MAX_LOG_BYTES = 2 * 1024 * 1024
+DEFAULT_ASSEMBLY = "GRCh38"
+
+STATUS_BADGES = {
+    JobStatus.PENDING: "text-bg-secondary",
+    JobStatus.RUNNING: "text-bg-info",
+    JobStatus.COMPLETED: "text-bg-success",
+    JobStatus.FAILED: "text-bg-danger",
+}
+
+
+# --- template helpers ------------------------------------------------------------------------
+
+
+def utc_text(moment: datetime | None) -> str:
+    """``2026-11-22 14:03:05 UTC`` (or an em dash when there is no time)."""
+    if moment is None:
+        return "—"
+    return _as_utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def utc_iso(moment: datetime | None) -> str:
+    """``2026-11-22T14:03:05Z``: the machine-readable form for ``<time datetime>``."""
+    if moment is None:
+        return ""
+    return _as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _as_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:  # stored times are UTC; be lenient with naive ones
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+@bp.app_template_filter("utc")
+def _utc_filter(moment: datetime | None) -> str:
+    return utc_text(moment)
+
+
+@bp.app_template_filter("utc_iso")
+def _utc_iso_filter(moment: datetime | None) -> str:
+    return utc_iso(moment)
+
+
+@bp.app_template_global("time_tag")
+def time_tag(moment: datetime | None, testid: str = "") -> Markup:
+    """``<time datetime="…Z">2026-11-22 14:03:05 UTC</time>``, or an em dash."""
+    attr = Markup(' data-testid="{}"').format(testid) if testid else Markup("")
+    if moment is None:
+        return Markup('<span class="text-muted"{}>—</span>').format(attr)
+    return Markup('<time datetime="{}"{}>{}</time>').format(
+        utc_iso(moment), attr, utc_text(moment)
+    )
+
+
+@bp.app_template_global("status_badge_class")
+def status_badge_class(status: JobStatus) -> str:
+    return STATUS_BADGES.get(status, "text-bg-secondary")
+
+
+@bp.app_template_filter("human_size")
+def _human_size_filter(n: int | None) -> str:
+    return human_size(n) if n is not None else "—"
+
+
+@bp.app_context_processor
+def _inject() -> dict[str, Any]:
+    return {"JobStatus": JobStatus, "ResultsState": ResultsState}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _owned_job(job_id: str) -> Job:
+    """The current user's job ``job_id``; 404 when unknown or malformed, 403 when not theirs."""
+    c = container()
+    try:
+        return jobs.get_job(c.uow(readonly=True), job_id, g.user.id)
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+
+
+def _progress_percent(job: Job) -> int | None:
+    if job.status is not JobStatus.RUNNING or job.progress is None:
+        return None
+    return max(0, min(100, round(job.progress * 100)))
+
+
+def status_payload(job: Job) -> dict[str, Any]:
+    """What the live status scripts need to update a page."""
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "final": job.status.is_final,
+        "progress": _progress_percent(job),
+        "error": job.error if job.status is JobStatus.FAILED else None,
+        "completed_at": utc_iso(job.completed_at) or None,
+        "completed_at_text": utc_text(job.completed_at) if job.completed_at else None,
+        "results_state": job.results_state.value if job.results_state else None,
+    }
+
+
+def _upload_limit() -> int:
+    return container().policy.max_upload_bytes(g.user.plan)
+
+
+# --- home ------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def home() -> Any:
+    c = container()
+    return render_template(
+        "home.html",
+        free_limit=human_size(c.settings.free_max_upload_bytes),
+        premium_limit=human_size(c.settings.premium_max_upload_bytes),
+        retention=_human_duration(c.settings.free_retention_seconds),
+    )
+
+
+def _human_duration(seconds: int) -> str:
+    if seconds % 86400 == 0 and seconds >= 86400:
+        n, unit = seconds // 86400, "day"
+    elif seconds % 3600 == 0 and seconds >= 3600:
+        n, unit = seconds // 3600, "hour"
+    elif seconds % 60 == 0 and seconds >= 60:
+        n, unit = seconds // 60, "minute"
+    else:
+        n, unit = seconds, "second"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+# --- profile and API tokens ------------------------------------------------------------------
+
+
+def _render_profile(new_token: str | None = None, status: int = 200) -> Any:
+    c = container()
+    tokens = accounts.list_api_tokens(c.uow(readonly=True), g.user.id)
+    return (
+        render_template(
+            "profile.html",
+            user=g.user,
+            tokens=tokens,
+            new_token=new_token,
+            upload_limit=human_size(_upload_limit()),
+        ),
+        status,
+    )
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile() -> Any:
+    if request.method == "POST":
+        c = container()
+        accounts.update_profile(
+            c.uow(),
+            c.clock,
+            g.user.id,
+            name=request.form.get("name", ""),
+            institution=request.form.get("institution", ""),
+        )
+        flash("Your profile has been saved.", "success")
+        return redirect(url_for("pages.profile"))
+    return _render_profile()
+
+
+@bp.post("/profile/tokens")
+@login_required
+def create_token() -> Any:
+    c = container()
+    token = accounts.create_api_token(
+        c.uow(), c.clock, g.user.id, label=request.form.get("label", "")
+    )
+    # Rendered, not redirected: the token is shown this once and never stored in clear.
+    page, status = _render_profile(new_token=token)
+    return page, status, {"Cache-Control": "no-store"}
+
+
+@bp.post("/profile/tokens/<token_id>/revoke")
+@login_required
+def revoke_token(token_id: str) -> Any:
+    c = container()
+    if accounts.revoke_api_token(c.uow(), c.clock, g.user.id, token_id):
+        flash("The token has been revoked; scripts using it can no longer log in.", "success")
+    else:
+        flash("That token does not exist or was already revoked.", "warning")
+    return redirect(url_for("pages.profile"))
+
+
+# --- annotate --------------------------------------------------------------------------------
+
+
+def _render_annotate(
+    *, error: str | None = None, too_large: bool = False, status: int = 200
+) -> Any:
+    limit = _upload_limit()
+    return (
+        render_template(
+            "annotate.html",
+            limit_bytes=limit,
+            limit_text=human_size(limit),
+            assemblies=jobs.ASSEMBLIES,
+            default_assembly=DEFAULT_ASSEMBLY,
+            error=error,
+            too_large=too_large,
+            is_free=g.user.plan is Plan.FREE,
+        ),
+        status,
+    )
+
+
+@bp.route("/annotate", methods=["GET", "POST"])
+@login_required
+@csrf.exempt  # checked in the view, after the size check, so a huge body is never parsed
+def annotate() -> Any:
+    if request.method == "GET":
+        return _render_annotate()
+    c = container()
+    limit = _upload_limit()
+    if request.content_length is not None and request.content_length > limit + MULTIPART_SLACK:
+        # Refuse from the header alone: the body is never read, so nothing of it is kept.
+        return _too_large(g.user.plan, limit)
+    # Bodies without a length (chunked) are cut off at the same bound while parsing.
+    request.max_content_length = limit + MULTIPART_SLACK
+    try:
+        if current_app.config.get("WTF_CSRF_ENABLED", True):
+            csrf.protect()
+        upload = request.files.get("file")
+        assembly = request.form.get("assembly") or DEFAULT_ASSEMBLY
+    except RequestEntityTooLarge:
+        return _too_large(g.user.plan, limit)
+    if upload is None or not upload.filename:
+        return _render_annotate(error="Please choose a VCF file to annotate.", status=400)
+    try:
+        job = jobs.submit_job(
+            c.uow(),
+            c.storage,
+            c.policy,
+            c.clock,
+            user_id=g.user.id,
+            file_name=upload.filename,
+            stream=upload.stream,
+            assembly=assembly,
+        )
+    except UploadTooLarge as exc:
+        return _render_annotate(error=str(exc), too_large=True, status=413)
+    except RequestEntityTooLarge:
+        return _too_large(g.user.plan, limit)
+    except InvalidInput as exc:
+        return _render_annotate(error=str(exc), status=400)
+    return redirect(url_for("pages.received", job_id=job.id), code=303)
+
+
+def _too_large(plan: Plan, limit: int) -> Any:
+    return _render_annotate(error=jobs.too_large_message(plan, limit), too_large=True, status=413)
+
+
+# --- my annotations --------------------------------------------------------------------------
+
+
+@bp.get("/annotations/<job_id>/received")
+@login_required
+def received(job_id: str) -> Any:
+    return render_template("received.html", job=_owned_job(job_id))
+
+
+@bp.get("/annotations")
+@login_required
+def annotations() -> Any:
+    c = container()
+    page = request.args.get("page", "1")
+    page_number = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    found = jobs.list_jobs(
+        c.uow(readonly=True),
+        g.user.id,
+        limit=PAGE_SIZE + 1,
+        offset=(page_number - 1) * PAGE_SIZE,
+    )
+    return render_template(
+        "annotations.html",
+        jobs=found[:PAGE_SIZE],
+        page=page_number,
+        has_more=len(found) > PAGE_SIZE,
+    )
+
+
+@bp.get("/annotations/status.json")
+@login_required
+def statuses() -> Any:
+    """Statuses of several of the user's jobs (``?ids=a,b``): someone else's or unknown ids
+    are left out."""
+    c = container()
+    wanted = [i for i in request.args.get("ids", "").split(",") if i][:MAX_STATUS_IDS]
+    recent = {
+        job.id: job
+        for job in jobs.list_jobs(c.uow(readonly=True), g.user.id, limit=2 * MAX_STATUS_IDS)
+    }
+    found = []
+    for job_id in dict.fromkeys(wanted):
+        job = recent.get(job_id)
+        if job is None:  # an older job: look it up on its own
+            try:
+                job = jobs.get_job(c.uow(readonly=True), job_id, g.user.id)
+            except (NotFound, Forbidden):
+                continue
+        found.append(status_payload(job))
+    return {"jobs": found}, 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/annotations/<job_id>")
+@login_required
+def details(job_id: str) -> Any:
+    job = _owned_job(job_id)
+    return render_template("details.html", job=job, progress=_progress_percent(job))
+
+
+@bp.get("/annotations/<job_id>/status.json")
+@login_required
+def status(job_id: str) -> Any:
+    return status_payload(_owned_job(job_id)), 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/annotations/<job_id>/input")
+@login_required
+def download_input(job_id: str) -> Any:
+    job = _owned_job(job_id)
+    c = container()
+    if not c.storage.exists(job.input_key):
+        abort(404, "The input file of this job is no longer stored.")
+    return redirect(
+        c.storage.download_url(
+            job.input_key,
+            file_name=job.input_file_name,
+            expires_in=c.settings.download_url_ttl_seconds,
+        )
+    )
+
+
+@bp.get("/annotations/<job_id>/results")
+@login_required
+def download_results(job_id: str) -> Any:
+    job = _owned_job(job_id)
+    c = container()
+    if (
+        job.status is not JobStatus.COMPLETED
+        or job.results_key is None
+        or job.results_state is None
+    ):
+        return _results_unavailable(job, "not_ready")
+    if job.results_state is ResultsState.ARCHIVED:
+        return _results_unavailable(job, "archived")
+    if job.results_state is ResultsState.RESTORING:
+        return _results_unavailable(job, "restoring")
+    return redirect(
+        c.storage.download_url(
+            job.results_key,
+            file_name=job.results_key.rsplit("~", 1)[-1],
+            expires_in=c.settings.download_url_ttl_seconds,
+        )
+    )
+
+
+def _results_unavailable(job: Job, reason: str) -> Any:
+    return render_template("results_unavailable.html", job=job, reason=reason), 409
+
+
+@bp.get("/annotations/<job_id>/log")
+@login_required
+def job_log(job_id: str) -> Any:
+    job = _owned_job(job_id)
+    if job.log_key is None:
+        return render_template("log.html", job=job, text=None, truncated=False), 409
+    c = container()
+    try:
+        with c.storage.open(job.log_key) as fh:
+            raw = fh.read(MAX_LOG_BYTES + 1)
+    except KeyError:
+        log.warning("job %s: log %s is missing from storage", job.id, job.log_key)
+        abort(404, "The log file of this job is no longer stored.")
+    truncated = len(raw) > MAX_LOG_BYTES
+    text = raw[:MAX_LOG_BYTES].decode("utf-8", errors="replace")
+    return render_template("log.html", job=job, text=text, truncated=truncated)
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+@bp.route("/subscribe", methods=["GET", "POST"])
+@login_required
+def subscribe() -> Any:
+    c = container()
+    if request.method == "POST":
+        if accounts.change_plan(c.uow(), c.clock, g.user.id, Plan.PREMIUM):
+            flash(
+                "Welcome to Premium! Larger files are accepted now, and your results are kept. "
+                "Any archived results are being restored.",
+                "success",
+            )
+        else:
+            flash("You are already on the Premium plan.", "info")
+        return redirect(url_for("pages.profile"))
+    return render_template(
+        "subscribe.html",
+        premium_limit=human_size(c.settings.premium_max_upload_bytes),
+        free_limit=human_size(c.settings.free_max_upload_bytes),
+        billing=c.settings.billing,
+    )
+
+
+@bp.route("/subscribe/cancel", methods=["GET", "POST"])
+@login_required
+def cancel() -> Any:
+    c = container()
+    if request.method == "POST":
+        if accounts.change_plan(c.uow(), c.clock, g.user.id, Plan.FREE):
+            flash("Your Premium subscription has been cancelled: you are on the Free plan.", "info")
+        else:
+            flash("You are on the Free plan already.", "info")
+        return redirect(url_for("pages.profile"))
+    return render_template(
+        "cancel.html",
+        free_limit=human_size(c.settings.free_max_upload_bytes),
+        retention=_human_duration(c.settings.free_retention_seconds),
+    )

@@ -1,0 +1,175 @@
+"""Worker processes: each consumes its queue and hands messages to the services.
+
+A worker holds a message under a lease that a heartbeat thread renews while the handler runs.
+On SIGTERM/SIGINT it finishes the message in hand and stops; a second signal interrupts the
+handler and gives the message back for redelivery. Nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from gas import annotation
+from gas.bootstrap import Container
+from gas.domain import events
+from gas.ports import Delivery, MessageQueue
+from gas.services.annotate import AnnotationRun, run_annotation
+from gas.services.notify import notify_job_finished
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Delivery], None]
+WORKER_KINDS = ("annotator", "notifier")
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread by a second stop signal."""
+
+
+@dataclass
+class Worker:
+    kind: str
+    queue: MessageQueue
+    handlers: Mapping[str, Handler]
+    heartbeat_seconds: float = 10.0
+    idle_wait_seconds: float = 5.0
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run_once(self) -> bool:
+        """Handle one message if there is one; returns whether there was."""
+        delivery = self.queue.claim(self.kind)
+        if delivery is None:
+            return False
+        handler = self.handlers.get(delivery.topic)
+        if handler is None:
+            self.queue.fail(delivery, f"worker {self.kind!r} has no handler for {delivery.topic}")
+            return True
+        beat_stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(delivery, beat_stop), daemon=True, name="heartbeat"
+        )
+        beat.start()
+        try:
+            handler(delivery)
+        except Interrupted:
+            log.warning("%s: interrupted; message %s released for redelivery", self.kind, delivery.id)
+            self.queue.release(delivery)
+            raise
+        except Exception:
+            log.exception(
+                "%s: %s message %s failed (attempt %d of %d)",
+                self.kind,
+                delivery.topic,
+                delivery.id,
+                delivery.attempt,
+                delivery.max_attempts,
+            )
+            self.queue.fail(delivery, traceback.format_exc())
+        else:
+            if not self.queue.ack(delivery):
+                log.warning("%s: lease of message %s was lost before ack", self.kind, delivery.id)
+        finally:
+            beat_stop.set()
+            beat.join()
+        return True
+
+    def _heartbeat(self, delivery: Delivery, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_seconds):
+            try:
+                if not self.queue.heartbeat(delivery):
+                    log.warning("%s: lost the lease of message %s", self.kind, delivery.id)
+                    return
+            except Exception:
+                log.warning("%s: heartbeat failed", self.kind, exc_info=True)
+
+    def run_forever(self) -> None:
+        log.info("%s worker started", self.kind)
+        try:
+            while not self.stopping:
+                try:
+                    if self.run_once():
+                        continue
+                    self.queue.wait([self.kind], self.idle_wait_seconds)
+                except Interrupted:
+                    break
+                except Exception:
+                    # The database or broker is unreachable: wait and try again.
+                    log.exception("%s: cannot reach the queue; retrying", self.kind)
+                    self._stop.wait(min(30.0, self.idle_wait_seconds))
+        finally:
+            log.info("%s worker stopped", self.kind)
+
+
+def install_signal_handlers(worker: Worker) -> None:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if worker.stopping:
+            raise Interrupted()
+        log.info("%s: %s received; finishing the current message", worker.kind, signal.Signals(signum).name)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+# --- handlers per worker kind --------------------------------------------------------------
+
+
+def annotator_handlers(c: Container, workdir: Path | None = None) -> dict[str, Handler]:
+    run = AnnotationRun(
+        uow=c.uow,
+        storage=c.storage,
+        clock=c.clock,
+        engine=annotation.annotate_file,
+        bad_input=(annotation.InvalidInputError,),
+        output_stem=annotation.output_stem,
+        workdir=workdir,
+    )
+
+    def on_job_requested(d: Delivery) -> None:
+        run_annotation(run, d.payload["job_id"], redelivered=d.attempt > 1, last_attempt=d.is_last_attempt)
+
+    return {events.JOB_REQUESTED: on_job_requested}
+
+
+def notifier_handlers(c: Container) -> dict[str, Handler]:
+    def on_job_finished(d: Delivery) -> None:
+        notify_job_finished(
+            c.uow(), c.mailer, c.clock, c.mail_settings, job_id=d.payload["job_id"], topic=d.topic
+        )
+
+    return {events.JOB_COMPLETED: on_job_finished, events.JOB_FAILED: on_job_finished}
+
+
+def build_worker(kind: str, c: Container) -> Worker:
+    handlers: dict[str, Handler]
+    if kind == "annotator":
+        handlers = annotator_handlers(c, c.settings.data_dir / "tmp")
+        (c.settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
+    elif kind == "notifier":
+        handlers = notifier_handlers(c)
+    else:
+        raise ValueError(f"unknown worker kind {kind!r}; choose from {', '.join(WORKER_KINDS)}")
+    return Worker(
+        kind=kind,
+        queue=c.queue,
+        handlers=handlers,
+        heartbeat_seconds=max(0.5, c.settings.queue_lease_seconds / 3),
+        idle_wait_seconds=5.0,
+    )

@@ -1,0 +1,193 @@
+"""Accounts: sign-up, log-in, API tokens and plan changes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+
+from gas.domain import events
+from gas.domain.errors import Conflict, InvalidInput, NotFound
+from gas.domain.plans import Plan
+from gas.domain.users import User, check_password, normalize_email
+from gas.ports import ApiToken, Clock, PasswordHasher, UnitOfWork
+
+TOKEN_PREFIX = "gas_"
+# A valid Argon2 hash of a random password: verifying against it when the email is unknown
+# makes a failed log-in take the same time whether or not the account exists.
+_DUMMY_HASH_PASSWORD = secrets.token_urlsafe(16)
+
+
+def register(
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    clock: Clock,
+    *,
+    email: str,
+    password: str | None,
+    name: str = "",
+    institution: str = "",
+    plan: Plan = Plan.FREE,
+) -> User:
+    """Create an account. ``password=None`` makes an account that can only log in through an
+    identity provider."""
+    email = normalize_email(email)
+    if password is not None:
+        check_password(password)
+    name, institution = name.strip()[:200], institution.strip()[:200]
+    now = clock.now()
+    with uow:
+        if uow.users.get_by_email(email) is not None:
+            raise Conflict("An account with this email address already exists.")
+        user = User(
+            id=str(uuid.uuid4()),
+            email=email,
+            name=name,
+            institution=institution,
+            plan=plan,
+            password_hash=hasher.hash(password) if password is not None else None,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.users.add(user)
+        uow.commit()
+    return user
+
+
+def authenticate(
+    uow: UnitOfWork, hasher: PasswordHasher, clock: Clock, *, email: str, password: str
+) -> User | None:
+    """The user if the password is right, else None (same work either way)."""
+    try:
+        email = normalize_email(email)
+    except InvalidInput:
+        return None
+    with uow:
+        user = uow.users.get_by_email(email)
+        if user is None or user.password_hash is None:
+            hasher.verify(_dummy_hash(hasher), password)
+            return None
+        if not hasher.verify(user.password_hash, password):
+            return None
+        if hasher.needs_rehash(user.password_hash):
+            user.password_hash = hasher.hash(password)
+            user.updated_at = clock.now()
+            uow.users.save(user)
+            uow.commit()
+        return user
+
+
+_dummy_hashes: dict[int, str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    key = id(hasher)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = hasher.hash(_DUMMY_HASH_PASSWORD)
+    return _dummy_hashes[key]
+
+
+def get_user(uow: UnitOfWork, user_id: str) -> User:
+    with uow:
+        user = uow.users.get(user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def get_user_by_email(uow: UnitOfWork, email: str) -> User:
+    with uow:
+        user = uow.users.get_by_email(normalize_email(email))
+    if user is None:
+        raise NotFound(f"No account with the email address {email.strip()}.")
+    return user
+
+
+def update_profile(
+    uow: UnitOfWork, clock: Clock, user_id: str, *, name: str, institution: str
+) -> User:
+    with uow:
+        user = uow.users.get(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        user.name, user.institution = name.strip()[:200], institution.strip()[:200]
+        user.updated_at = clock.now()
+        uow.users.save(user)
+        uow.commit()
+    return user
+
+
+def change_plan(uow: UnitOfWork, clock: Clock, user_id: str, plan: Plan) -> bool:
+    """Set the user's plan. Announces ``user.upgraded`` / ``user.downgraded`` in the same
+    transaction; returns False (and announces nothing) when the plan is already in force."""
+    with uow:
+        user = uow.users.get(user_id)
+        if user is None:
+            raise NotFound("No such user.")
+        if user.plan is plan:
+            return False
+        user.plan = plan
+        user.updated_at = clock.now()
+        uow.users.save(user)
+        topic = events.USER_UPGRADED if plan is Plan.PREMIUM else events.USER_DOWNGRADED
+        uow.publish(topic, {"user_id": user.id})
+        uow.commit()
+    return True
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    """Tokens carry 256 random bits, so a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(uow: UnitOfWork, clock: Clock, user_id: str, *, label: str = "") -> str:
+    """A new token for ``user_id``; only its hash is stored, so this is the one chance to see it."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with uow:
+        if uow.users.get(user_id) is None:
+            raise NotFound("No such user.")
+        uow.tokens.add(
+            ApiToken(
+                id=str(uuid.uuid4()),
+                user_id=user_id,
+                token_hash=hash_token(token),
+                label=label.strip()[:100],
+                created_at=clock.now(),
+            )
+        )
+        uow.commit()
+    return token
+
+
+def user_for_token(uow: UnitOfWork, clock: Clock, token: str) -> User | None:
+    """The owner of a valid, unrevoked token, or None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = hash_token(token)
+    with uow:
+        stored = uow.tokens.get_by_hash(digest)
+        if stored is None or stored.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(stored.token_hash, digest):
+            return None
+        user = uow.users.get(stored.user_id)
+        uow.tokens.touch(stored.id, clock.now())
+        uow.commit()
+        return user
+
+
+def list_api_tokens(uow: UnitOfWork, user_id: str) -> list[ApiToken]:
+    """The user's tokens, newest first (revoked ones included): hashes and metadata only."""
+    with uow:
+        return uow.tokens.list_for_user(user_id)
+
+
+def revoke_api_token(uow: UnitOfWork, clock: Clock, user_id: str, token_id: str) -> bool:
+    with uow:
+        done = uow.tokens.revoke(token_id, user_id, clock.now())
+        uow.commit()
+    return done

@@ -1,0 +1,183 @@
+"""Running an annotation: the annotator worker's use case."""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from gas.domain.jobs import Job, JobStatus, object_key
+from gas.ports import Clock, ObjectStore, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "An internal error stopped the annotation; the operators have been told."
+
+
+class EngineOutputs(Protocol):
+    annotated_vcf: Path
+    count_log: Path
+    summary_json: Path
+
+
+class Engine(Protocol):
+    def __call__(
+        self,
+        input_path: Path,
+        output_dir: Path,
+        *,
+        output_name: str,
+        assembly: str | None,
+        progress: Callable[[float], None],
+    ) -> EngineOutputs: ...
+
+
+@dataclass
+class AnnotationRun:
+    uow: Callable[[], UnitOfWork]
+    storage: ObjectStore
+    clock: Clock
+    engine: Engine
+    bad_input: tuple[type[Exception], ...]  # the engine's exceptions meaning "bad input"
+    output_stem: Callable[[str], str]  # the engine's naming: "x.vcf.gz" -> "x"
+    workdir: Path | None = None
+    progress_interval: float = 1.0
+
+
+def run_annotation(run: AnnotationRun, job_id: str, *, redelivered: bool, last_attempt: bool) -> None:
+    """Annotate ``job_id``: set RUNNING only if PENDING (or resume a RUNNING job whose worker
+    died), annotate a private copy of the input, store the outputs next to the input, set
+    COMPLETED and announce it — or set FAILED with a reason the user can act on.
+
+    Unexpected errors propagate so the message is retried; on the last attempt the job is
+    failed instead, so that it never stays RUNNING forever.
+    """
+    with run.uow() as uow:
+        job = uow.jobs.get(job_id, for_update=True)
+        if job is None:
+            log.warning("job %s: not found; nothing to annotate", job_id)
+            return
+        if job.status is JobStatus.PENDING:
+            job.start(run.clock.now())
+            uow.jobs.save(job)
+            uow.commit()
+        elif job.status is JobStatus.RUNNING and redelivered:
+            log.info("job %s: resuming after an interrupted attempt", job_id)
+        else:
+            log.info("job %s: already %s; nothing to do", job_id, job.status.value)
+            return
+
+    try:
+        _annotate(run, job)
+    except Exception as exc:
+        if not last_attempt:
+            raise
+        log.exception("job %s: failed on its last attempt", job_id)
+        _finish_failed(run, job, INTERNAL_ERROR, _failure_log(job, INTERNAL_ERROR, exc))
+
+
+def _annotate(run: AnnotationRun, job: Job) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=f"gas-{job.id}-", dir=run.workdir))
+    try:
+        tmp.chmod(0o700)
+        local_input = tmp / "input" / job.input_file_name
+        local_input.parent.mkdir()
+        with run.storage.open(job.input_key) as src, open(local_input, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        out_dir = tmp / "output"
+        out_dir.mkdir()
+        started = time.monotonic()
+        try:
+            outputs = run.engine(
+                local_input,
+                out_dir,
+                output_name=job.input_file_name,
+                assembly=job.assembly,
+                progress=_progress_reporter(run, job.id),
+            )
+        except run.bad_input as exc:
+            reason = getattr(exc, "reason", str(exc))
+            details = getattr(exc, "details", "")
+            log.info("job %s: input refused: %s", job.id, reason)
+            _finish_failed(run, job, reason, _failure_log(job, reason, None, details))
+            return
+        keys = {}
+        for name, path in (
+            ("results", outputs.annotated_vcf),
+            ("log", outputs.count_log),
+            ("summary", outputs.summary_json),
+        ):
+            keys[name] = object_key(job.user_id, job.id, path.name)
+            with open(path, "rb") as fh:
+                run.storage.put(keys[name], fh)
+        with run.uow() as uow:
+            current = uow.jobs.get(job.id, for_update=True)
+            if current is None or not current.complete(
+                run.clock.now(),
+                results_key=keys["results"],
+                log_key=keys["log"],
+                summary_key=keys["summary"],
+            ):
+                log.warning("job %s: finished but no longer RUNNING; results not recorded", job.id)
+                return
+            uow.jobs.save(current)
+            for topic, payload in current.events:
+                uow.publish(topic, payload)
+            uow.commit()
+        log.info("job %s: COMPLETED in %.2f s", job.id, time.monotonic() - started)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _progress_reporter(run: AnnotationRun, job_id: str) -> Callable[[float], None]:
+    last = [0.0]
+
+    def report(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] < run.progress_interval:
+            return
+        last[0] = now
+        try:
+            with run.uow() as uow:
+                uow.jobs.set_progress(job_id, max(0.0, min(1.0, fraction)))
+                uow.commit()
+        except Exception:  # progress is cosmetic: never fail a job for it
+            log.debug("job %s: could not record progress", job_id, exc_info=True)
+
+    return report
+
+
+def _failure_log(job: Job, reason: str, exc: BaseException | None, details: str = "") -> str:
+    lines = [
+        "GAS annotation log",
+        f"Job: {job.id}",
+        f"Input: {job.input_file_name}",
+        "Status: FAILED",
+        f"Reason: {reason}",
+    ]
+    if details:
+        lines += ["", "Details:", details.rstrip()]
+    if exc is not None:
+        lines += ["", f"Error: {exc.__class__.__name__}"]
+    return "\n".join(lines) + "\n"
+
+
+def _finish_failed(run: AnnotationRun, job: Job, reason: str, log_text: str) -> None:
+    log_key = object_key(job.user_id, job.id, run.output_stem(job.input_file_name) + ".count.log")
+    run.storage.put(log_key, io.BytesIO(log_text.encode()))
+    with run.uow() as uow:
+        current = uow.jobs.get(job.id, for_update=True)
+        if current is None or not current.fail(run.clock.now(), reason, log_key=log_key):
+            return
+        uow.jobs.save(current)
+        for topic, payload in current.events:
+            uow.publish(topic, payload)
+        uow.commit()
+

@@ -1,0 +1,137 @@
+"""Submitting jobs and reading them back, with per-user access checks."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import zlib
+from typing import BinaryIO
+
+from gas.domain import events
+from gas.domain.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
+from gas.domain.jobs import Job, clean_file_name, object_key
+from gas.domain.plans import Plan, PlanPolicy, human_size
+from gas.ports import Clock, ObjectStore, ObjectTooLarge, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+SNIFF_BYTES = 64 * 1024
+ASSEMBLIES = ("GRCh38", "GRCh37")
+
+
+def too_large_message(plan: Plan, limit: int) -> str:
+    if plan is Plan.FREE:
+        return (
+            f"Free accounts can annotate files of up to {human_size(limit)}. "
+            "Upgrade to Premium to annotate larger files."
+        )
+    return f"Input files can be at most {human_size(limit)}."
+
+
+def upload_limit(uow: UnitOfWork, policy: PlanPolicy, user_id: str) -> tuple[Plan, int]:
+    """The plan in force now and its input limit."""
+    with uow:
+        user = uow.users.get(user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user.plan, policy.max_upload_bytes(user.plan)
+
+
+def vcf_problem(head: bytes) -> str | None:
+    """Why the first bytes of an upload cannot be a VCF, or None if they may be one.
+
+    A quick check at upload so that obviously wrong files are refused at once; the annotator
+    validates the whole file and fails the job with a precise reason otherwise.
+    """
+    if not head:
+        return "The file is empty."
+    if head[:2] == b"\x1f\x8b":  # gzip / bgzip: look at what it decompresses to
+        try:
+            head = zlib.decompressobj(wbits=31).decompress(head, SNIFF_BYTES)
+        except zlib.error:
+            return "The file is compressed but cannot be decompressed (is it a gzipped VCF?)."
+        if not head:
+            return "The compressed file is empty or truncated."
+    if b"\x00" in head:
+        return "The file is binary, not a text VCF file."
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    first = text.split("\n", 1)[0].strip()
+    if first.startswith("##fileformat=VCF") or first.startswith("#CHROM"):
+        return None
+    if first.startswith("##"):
+        return None if "#CHROM" in text or len(head) >= SNIFF_BYTES else (
+            "The file has no '#CHROM' header line, so it is not a VCF file."
+        )
+    return "The file does not start with a VCF header ('##fileformat=VCF…' or '#CHROM')."
+
+
+def submit_job(
+    uow: UnitOfWork,
+    storage: ObjectStore,
+    policy: PlanPolicy,
+    clock: Clock,
+    *,
+    user_id: str,
+    file_name: str,
+    stream: BinaryIO,
+    content_length: int | None = None,
+    assembly: str | None = None,
+) -> Job:
+    """Store the upload at ``<user_id>/<job_id>~<name>`` and save the job (PENDING) together
+    with its annotation request. Over the plan's limit or not a VCF: nothing is kept."""
+    plan, limit = upload_limit(uow, policy, user_id)
+    if content_length is not None and content_length > limit:
+        raise UploadTooLarge(too_large_message(plan, limit), limit)
+    if assembly is not None and assembly not in ASSEMBLIES:
+        raise InvalidInput(f"Unknown assembly {assembly!r}; choose one of {', '.join(ASSEMBLIES)}.")
+    name = clean_file_name(file_name or "input.vcf")
+    job_id = str(uuid.uuid4())
+    key = object_key(user_id, job_id, name)
+    try:
+        size = storage.put(key, stream, max_bytes=limit)
+    except ObjectTooLarge:
+        raise UploadTooLarge(too_large_message(plan, limit), limit) from None
+    try:
+        with storage.open(key) as fh:
+            problem = vcf_problem(fh.read(SNIFF_BYTES))
+        if problem:
+            raise InvalidInput(f"{name}: {problem}")
+        job = Job(
+            id=job_id,
+            user_id=user_id,
+            input_file_name=name,
+            input_key=key,
+            input_size=size,
+            assembly=assembly,
+            submitted_at=clock.now(),
+        )
+        with uow:
+            uow.jobs.add(job)
+            uow.publish(events.JOB_REQUESTED, {"job_id": job.id})
+            uow.commit()
+    except BaseException:
+        storage.delete(key)  # no file without a job
+        raise
+    log.info("job %s submitted by %s: %s (%d bytes)", job.id, user_id, name, size)
+    return job
+
+
+def get_job(uow: UnitOfWork, job_id: str, user_id: str) -> Job:
+    """The job if it belongs to ``user_id``: NotFound if there is none, Forbidden if it is
+    someone else's."""
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        raise NotFound("No such annotation job.") from None
+    with uow:
+        job = uow.jobs.get(job_id)
+    if job is None:
+        raise NotFound("No such annotation job.")
+    if not job.owned_by(user_id):
+        raise Forbidden("This annotation job belongs to another user.")
+    return job
+
+
+def list_jobs(uow: UnitOfWork, user_id: str, *, limit: int = 100, offset: int = 0) -> list[Job]:
+    with uow:
+        return uow.jobs.list_for_user(user_id, limit=limit, offset=offset)

@@ -1,0 +1,98 @@
+"""Emails to users about their jobs. Idempotent: each notification is sent once per event,
+even when the event is delivered again."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formataddr
+
+from gas.domain.jobs import Job, JobStatus
+from gas.domain.users import User
+from gas.ports import Clock, Mailer, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    base_url: str
+    sender: str
+
+
+def job_url(settings: MailSettings, job_id: str) -> str:
+    return f"{settings.base_url}/annotations/{job_id}"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "unknown"
+
+
+def completed_message(settings: MailSettings, user: User, job: Job) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = f"Results available for job {job.id}"
+    msg.set_content(
+        f"Hello{' ' + user.name if user.name else ''},\n\n"
+        f"Your annotation job {job.id} ({job.input_file_name}) completed at "
+        f"{_when(job.completed_at)}.\n\n"
+        f"View and download the results:\n{job_url(settings, job.id)}\n\n"
+        "— GAS, the Genomics Annotation Service\n"
+    )
+    return _address(msg, settings, user)
+
+
+def failed_message(settings: MailSettings, user: User, job: Job) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = f"Annotation job {job.id} failed"
+    msg.set_content(
+        f"Hello{' ' + user.name if user.name else ''},\n\n"
+        f"Your annotation job {job.id} ({job.input_file_name}) failed at "
+        f"{_when(job.completed_at)}:\n\n    {job.error}\n\n"
+        f"The log and your input file are on the job's page:\n{job_url(settings, job.id)}\n\n"
+        "— GAS, the Genomics Annotation Service\n"
+    )
+    return _address(msg, settings, user)
+
+
+def _address(msg: EmailMessage, settings: MailSettings, user: User) -> EmailMessage:
+    msg["From"] = settings.sender
+    msg["To"] = formataddr((user.name, user.email)) if user.name else user.email
+    return msg
+
+
+def notify_job_finished(
+    uow: UnitOfWork,
+    mailer: Mailer,
+    clock: Clock,
+    settings: MailSettings,
+    *,
+    job_id: str,
+    topic: str,
+) -> bool:
+    """Email the owner that ``job_id`` completed or failed. Returns whether an email was sent."""
+    key = f"{topic}:{job_id}"
+    with uow:
+        if uow.notifications.was_sent(key):
+            return False
+        job = uow.jobs.get(job_id)
+        user = uow.users.get(job.user_id) if job else None
+    if job is None or user is None:
+        log.warning("notify: job %s or its owner no longer exists", job_id)
+        return False
+    if job.status is JobStatus.COMPLETED:
+        message = completed_message(settings, user, job)
+    elif job.status is JobStatus.FAILED:
+        message = failed_message(settings, user, job)
+    else:
+        log.warning("notify: job %s is %s; nothing to say yet", job_id, job.status.value)
+        return False
+    mailer.send(message)
+    with uow:
+        # A crash between send and record re-sends on redelivery: at least once, never zero.
+        if not uow.notifications.was_sent(key):
+            uow.notifications.record(key, clock.now())
+            uow.commit()
+    log.info("notify: emailed %s about job %s (%s)", user.email, job_id, topic)
+    return True
