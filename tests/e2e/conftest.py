@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -42,12 +42,15 @@ class GasServer:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    extra: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self) -> None:
+    def start(self, *command: str) -> None:
+        """Start ``gas serve`` (or another role, e.g. ``start("web")``) and wait until the web
+        server answers."""
         port = self.url.rsplit(":", 1)[1]
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gas", "serve", "--port", port],
+            [sys.executable, "-m", "gas", *(command or ("serve",)), "--port", port],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -73,10 +76,22 @@ class GasServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise AssertionError(f"gas serve did not stop within {timeout} s:\n{self.log()}") from None
+            raise AssertionError(
+                f"gas serve did not stop within {timeout} s:\n{self.log()}"
+            ) from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start another ``gas`` process (e.g. a worker) on this installation."""
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gas", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self.extra.append(process)
+        return process
 
     def gas(self, *args: str, stdin: str | None = None) -> str:
         """Run the ``gas`` CLI against this installation and return its stdout."""
@@ -118,9 +133,10 @@ def make_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Gas
 
     yield make
     for server in servers:
-        if server.process is not None and server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+        for process in [server.process, *server.extra]:
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def csrf_token(html: str) -> str:

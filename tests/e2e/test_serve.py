@@ -69,9 +69,11 @@ def test_sign_up_upload_complete_email_download(make_server) -> None:  # type: i
 
     seen = {job_status(s, server.url, job_id)}
     final = wait_for(
-        lambda: (st := job_status(s, server.url, job_id)) in {"COMPLETED", "FAILED"}
-        and st
-        or seen.add(st),
+        lambda: (
+            (st := job_status(s, server.url, job_id)) in {"COMPLETED", "FAILED"}
+            and st
+            or seen.add(st)
+        ),
         60,
         "the job to end",
     )
@@ -144,7 +146,14 @@ def test_stopping_mid_job_loses_nothing(make_server) -> None:  # type: ignore[no
     restart."""
     server = make_server(GAS_SHUTDOWN_GRACE_SECONDS="0", GAS_QUEUE_LEASE_SECONDS="5")
     server.start()
-    server.gas("users", "create", "big@example.org", "--premium", "--password-stdin", stdin="long enough pw\n")
+    server.gas(
+        "users",
+        "create",
+        "big@example.org",
+        "--premium",
+        "--password-stdin",
+        stdin="long enough pw\n",
+    )
     token = server.gas("tokens", "create", "big@example.org").strip().splitlines()[-1]
     header = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
     body = "".join(f"17\t{7_000_000 + i * 7}\t.\tC\tT\t50\tPASS\t.\n" for i in range(400_000))
@@ -156,14 +165,19 @@ def test_stopping_mid_job_loses_nothing(make_server) -> None:  # type: ignore[no
     job_id = created.json()["id"]
 
     def status() -> str:
-        return str(requests.get(f"{server.url}/api/v1/jobs/{job_id}", headers=auth).json()["status"])
+        return str(
+            requests.get(f"{server.url}/api/v1/jobs/{job_id}", headers=auth).json()["status"]
+        )
 
     wait_for(lambda: status() != "PENDING", 60, "the job to start")
     assert server.stop() == 0
     stopped_log = server.log()
 
     server.start()
-    assert wait_for(lambda: (st := status()) in {"COMPLETED", "FAILED"} and st, 120, "the job") == "COMPLETED", server.log()
+    assert (
+        wait_for(lambda: (st := status()) in {"COMPLETED", "FAILED"} and st, 120, "the job")
+        == "COMPLETED"
+    ), server.log()
     log = requests.get(f"{server.url}/api/v1/jobs/{job_id}/log", headers=auth).text
     assert "Total: 400000" in log
     assert server.stop() == 0

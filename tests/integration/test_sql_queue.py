@@ -7,9 +7,9 @@ with a deadline.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -33,7 +33,6 @@ from gas.domain.jobs import Job
 from gas.domain.plans import Plan
 from gas.domain.users import User
 
-SPAWN = multiprocessing.get_context("spawn")
 T0 = 1_800_000_000.0  # start of the fake clock (seconds since the epoch)
 
 
@@ -165,9 +164,7 @@ def test_payload_round_trips_as_json(make_queue):
 # --- transactional outbox -----------------------------------------------------------------
 
 
-def test_messages_published_in_a_unit_of_work_are_delivered_only_after_commit(
-    engine, make_queue
-):
+def test_messages_published_in_a_unit_of_work_are_delivered_only_after_commit(engine, make_queue):
     queue = make_queue()
     uows = SqlUnitOfWorkFactory(engine, queue)
     user = new_user()
@@ -213,6 +210,20 @@ def test_rolled_back_unit_of_work_leaves_no_message_and_no_job(engine, make_queu
     assert queue.claim("annotator") is None
     with uows() as uow:
         assert uow.jobs.get(job.id) is None
+        assert uow.users.get(user.id) is None
+
+
+def test_unknown_topic_in_a_unit_of_work_fails_the_commit_and_keeps_nothing(engine, make_queue):
+    queue = make_queue()
+    uows = SqlUnitOfWorkFactory(engine, queue)
+    user = new_user()
+    with pytest.raises(ValueError, match="unknown topic"), uows() as uow:
+        uow.users.add(user)
+        uow.publish(JOB_REQUESTED, {"job_id": "fine"})
+        uow.publish("job.exploded", {"job_id": "j1"})
+        uow.commit()
+    assert rows(engine) == []
+    with uows() as uow:
         assert uow.users.get(user.id) is None
 
 
@@ -331,9 +342,7 @@ def test_stale_receipt_can_no_longer_ack_heartbeat_or_fail(make_queue, clock, en
     assert rows(engine) == []
 
 
-def test_release_gives_the_message_back_at_once_without_counting_an_attempt(
-    make_queue, engine
-):
+def test_release_gives_the_message_back_at_once_without_counting_an_attempt(make_queue, engine):
     queue = make_queue(lease_seconds=300)
     queue.publish(JOB_REQUESTED, {"job_id": "j1"})
     first = queue.claim("annotator")
@@ -498,25 +507,68 @@ def test_message_that_always_fails_ends_dead_lettered_after_n_attempts(make_queu
 
 
 # --- real processes -----------------------------------------------------------------------
+# Consumers are plain ``python -c`` processes: they start faster than multiprocessing's spawn,
+# which would re-import this module (and pytest) in every child.
+
+CONSUMER = """
+import pathlib, sys, time
+from gas.adapters.sql.database import create_engine
+from gas.adapters.sql.queue import SqlQueue
+
+url, out, ready, go = sys.argv[1:5]
+queue = SqlQueue(create_engine(url), lease_seconds=60)
+pathlib.Path(ready).touch()
+while not pathlib.Path(go).exists():  # all consumers start together
+    time.sleep(0.005)
+with open(out, "w") as fh:
+    while (delivery := queue.claim("annotator")) is not None:
+        fh.write(f"{delivery.payload['n']}\\n")  # the handler's work
+        fh.flush()
+        if not queue.ack(delivery):
+            fh.write("lease-lost\\n")
+"""
+
+HANGING_CONSUMER = """
+import os, sys, time
+from gas.adapters.sql.database import create_engine
+from gas.adapters.sql.queue import SqlQueue
+
+url, lease, signal_file = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+queue = SqlQueue(create_engine(url), lease_seconds=lease)
+deadline = time.monotonic() + 30
+while True:
+    before_claim = time.time()
+    delivery = queue.claim("annotator")
+    if delivery is not None:
+        break
+    if time.monotonic() > deadline:
+        sys.exit("nothing to claim")
+    time.sleep(0.01)
+with open(signal_file + ".tmp", "w") as fh:
+    fh.write(f"{delivery.id} {delivery.attempt} {before_claim}")
+os.replace(signal_file + ".tmp", signal_file)
+time.sleep(3600)  # the handler hangs until the process is killed
+"""
 
 
-def _consume_until_empty(url: str, out: str, barrier: Any) -> None:
-    """A consumer process: record each payload's ``n`` to ``out``, then ack."""
-    engine = create_engine(url)
-    queue = SqlQueue(engine, lease_seconds=60)
-    barrier.wait(timeout=60)  # all consumers start together
-    with open(out, "w") as fh:
-        while (delivery := queue.claim("annotator")) is not None:
-            fh.write(f"{delivery.payload['n']}\n")
-            fh.flush()
-            if not queue.ack(delivery):
-                fh.write("lease lost\n")
-    engine.dispose()
+def python(code: str, *args: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)])
 
 
-def test_four_consumer_processes_handle_2000_messages_exactly_once(
-    database_url, engine, tmp_path
-):
+def all_ready(processes: list[subprocess.Popen[bytes]], readies: list[Path]) -> bool:
+    if any(p.poll() is not None for p in processes):
+        pytest.fail("a consumer process exited before starting")
+    return all(r.exists() for r in readies)
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_four_consumer_processes_handle_2000_messages_exactly_once(database_url, engine, tmp_path):
     queue = SqlQueue(engine)
     total = 2000
     with engine.begin() as connection:  # one transaction for the whole batch
@@ -524,44 +576,28 @@ def test_four_consumer_processes_handle_2000_messages_exactly_once(
             queue.publish_in(connection, JOB_REQUESTED, {"n": n})
     assert queue.stats() == {"annotator": counts(ready=total)}
 
-    barrier = SPAWN.Barrier(4)
+    go = tmp_path / "go"
     outputs = [tmp_path / f"consumer-{i}.txt" for i in range(4)]
+    readies = [tmp_path / f"ready-{i}" for i in range(4)]
     consumers = [
-        SPAWN.Process(target=_consume_until_empty, args=(database_url, str(out), barrier))
-        for out in outputs
+        python(CONSUMER, database_url, out, ready, go)
+        for out, ready in zip(outputs, readies, strict=True)
     ]
-    for process in consumers:
-        process.start()
-    for process in consumers:
-        process.join(timeout=60)
-    for process in consumers:
-        if process.is_alive():
-            process.kill()
-    assert [p.exitcode for p in consumers] == [0, 0, 0, 0]
+    try:
+        poll(lambda: all_ready(consumers, readies), deadline=60)
+        go.touch()
+        assert [c.wait(timeout=60) for c in consumers] == [0, 0, 0, 0]
+    finally:
+        stop_all(consumers)
 
     handled = [out.read_text().split() for out in outputs]
-    seen = Counter(int(n) for lines in handled for n in lines if n.isdigit())
-    assert "lease" not in {w for lines in handled for w in lines}
-    assert sorted(seen) == list(range(total))
+    assert not any("lease-lost" in lines for lines in handled)
+    seen = Counter(int(n) for lines in handled for n in lines)
     assert {n: c for n, c in seen.items() if c > 1} == {}  # no duplicates
+    assert sorted(seen) == list(range(total))  # none lost
     assert sum(1 for lines in handled if lines) >= 2  # the work was actually shared
     assert queue.stats() == {}
     assert rows(engine) == []
-
-
-def _claim_and_hang(url: str, lease_seconds: float, signal_file: str) -> None:
-    """A consumer that claims a message and then hangs in its handler until killed."""
-    engine = create_engine(url)
-    queue = SqlQueue(engine, lease_seconds=lease_seconds)
-    deadline = time.monotonic() + 30
-    while (delivery := queue.claim("annotator")) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert delivery is not None
-    tmp = signal_file + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(f"{delivery.id} {delivery.attempt} {time.time()}")
-    os.replace(tmp, signal_file)
-    time.sleep(3600)  # "working"
 
 
 def test_message_of_a_consumer_killed_mid_message_is_handled_by_another_after_the_lease(
@@ -571,19 +607,15 @@ def test_message_of_a_consumer_killed_mid_message_is_handled_by_another_after_th
     survivor = SqlQueue(engine, lease_seconds=lease, poll_seconds=0.05)
     survivor.publish(JOB_REQUESTED, {"job_id": "j-killed"})
     signal_file = tmp_path / "claimed"
-    victim = SPAWN.Process(target=_claim_and_hang, args=(database_url, lease, str(signal_file)))
-    victim.start()
+    victim = python(HANGING_CONSUMER, database_url, lease, signal_file)
     try:
         poll(signal_file.exists, deadline=30)
-        message_id, attempt, claimed_at = signal_file.read_text().split()
+        message_id, attempt, claimed_not_before = signal_file.read_text().split()
         assert attempt == "1"
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.join(timeout=10)
-        assert victim.exitcode == -signal.SIGKILL
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(timeout=10) == -signal.SIGKILL
     finally:
-        if victim.is_alive():
-            victim.kill()
-            victim.join()
+        stop_all([victim])
 
     def claim() -> Any:
         delivery = survivor.claim("annotator")
@@ -592,7 +624,7 @@ def test_message_of_a_consumer_killed_mid_message_is_handled_by_another_after_th
         return delivery
 
     delivery = poll(claim, deadline=lease + 15, interval=0)
-    assert time.time() >= float(claimed_at) + lease - 0.05  # not before the lease expired
+    assert time.time() >= float(claimed_not_before) + lease  # not before the lease expired
     assert (delivery.id, delivery.attempt, delivery.payload) == (
         message_id,
         2,
@@ -600,6 +632,7 @@ def test_message_of_a_consumer_killed_mid_message_is_handled_by_another_after_th
     )
     assert survivor.ack(delivery) is True
     assert survivor.stats() == {}
+    survivor.close()
 
 
 # --- waiting for work ---------------------------------------------------------------------
@@ -616,6 +649,8 @@ def private_queue(monkeypatch) -> str:
 
 def _publish_soon(engine: Engine, action: Callable[[SqlQueue, Engine], None]) -> threading.Timer:
     """Run ``action`` from another thread (its own connection) 0.2 s from now."""
+    with engine.connect():  # the publisher's connection is ready before the clock starts
+        pass
     timer = threading.Timer(0.2, action, args=(SqlQueue(engine), engine))
     timer.start()
     return timer
@@ -628,16 +663,23 @@ def test_wait_returns_promptly_when_a_message_is_published_on_a_listened_queue(
     # PostgreSQL must be woken by LISTEN/NOTIFY, not by polling; SQLite polls.
     waiter = SqlQueue(engine, poll_seconds=30 if is_pg else 0.2)
     publisher_engine = create_engine(database_url)
+    publishing: list[float] = []
+
+    def publish(queue: SqlQueue, _engine: Engine) -> None:
+        publishing.append(time.monotonic())
+        queue.publish(USER_UPGRADED, {"user_id": "u1"})
+
     try:
         waiter.wait([private_queue], 0.01)  # on PostgreSQL, this starts listening
-        timer = _publish_soon(
-            publisher_engine, lambda q, _e: q.publish(USER_UPGRADED, {"user_id": "u1"})
-        )
+        timer = _publish_soon(publisher_engine, publish)
         started = time.monotonic()
         waiter.wait(["annotator", private_queue], timeout=20)
-        elapsed = time.monotonic() - started
+        returned = time.monotonic()
         timer.join()
-        assert elapsed < 1.0
+        if is_pg:  # woken by the publication itself
+            assert publishing[0] <= returned < publishing[0] + 1.0
+        else:  # one poll interval
+            assert returned - started < 1.0
         assert waiter.claim(private_queue) is not None
     finally:
         waiter.close()

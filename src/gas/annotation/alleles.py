@@ -86,6 +86,8 @@ class AlleleClassifier:
     def __init__(self, vcf_v3: bool = False):
         self.vcf_v3 = vcf_v3
         self._cache: dict[tuple[str, str], tuple[str, str, int, int]] = {}
+        #: the memo's ``get``: callers on a hot path try it before :meth:`classify`
+        self.cached = self._cache.get
 
     def classify(self, ref: str, alt: str) -> tuple[str, str, int, int] | None:
         """Class, Ti/Tv and span offsets of a non-symbolic ALT, or None if ALT is symbolic.

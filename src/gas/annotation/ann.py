@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 ANN_FIELDS = (
     "Allele | Annotation | Annotation_Impact | Gene_Name | Gene_ID | Feature_Type | "
     "Feature_ID | Transcript_BioType | Rank | HGVS.c | HGVS.p | cDNA.pos / cDNA.length | "
@@ -18,17 +20,23 @@ FEATURE_GENE = "gene"
 FEATURE_INTERGENIC = "intergenic_region"
 ERROR_CHROMOSOME_NOT_FOUND = "ERROR_CHROMOSOME_NOT_FOUND"
 
+_SPECIAL = re.compile(r"[,|;= ]")
 _ESCAPES = str.maketrans({",": "%2C", "|": "%7C", ";": "%3B", "=": "%3D", " ": "_"})
 
 
 def escape(value: str) -> str:
     """Make a value safe inside one ANN sub-field (``,|;=`` percent-encoded, space → ``_``)."""
-    return value.translate(_ESCAPES)
+    return value.translate(_ESCAPES) if _SPECIAL.search(value) else value
 
 
 def genic_prefix(allele: str) -> str:
     """ANN fields 1–3 of an allele inside a gene, with the separator before Gene_Name."""
     return f"{escape(allele)}|{INTRAGENIC}|{MODIFIER}|"
+
+
+def intergenic_prefix(allele: str) -> str:
+    """ANN fields 1–3 of an allele between genes, with the separator before Gene_Name."""
+    return f"{escape(allele)}|{INTERGENIC}|{MODIFIER}|"
 
 
 def intergenic_entry(
@@ -41,6 +49,5 @@ def intergenic_entry(
     """One ANN entry for an allele between genes: ``GENE1-GENE2`` names and ids."""
     dist = "" if distance is None else str(distance)
     return (
-        f"{escape(allele)}|{INTERGENIC}|{MODIFIER}|{names}|{ids}|{FEATURE_INTERGENIC}|{ids}"
-        f"||||||||{dist}|{error}"
+        f"{intergenic_prefix(allele)}{names}|{ids}|{FEATURE_INTERGENIC}|{ids}||||||||{dist}|{error}"
     )

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import TextIO
@@ -25,7 +26,7 @@ from typing import TextIO
 import numpy as np
 
 from . import alleles as al
-from .ann import ANN_HEADER, ERROR_CHROMOSOME_NOT_FOUND, genic_prefix, intergenic_entry
+from .ann import ANN_HEADER, ERROR_CHROMOSOME_NOT_FOUND, genic_prefix, intergenic_prefix
 from .errors import InvalidInputError, invalid_line
 from .genes import ASSEMBLY, REFERENCE_NAME, REFERENCE_SHORT, GeneTable, default_gene_table
 from .header import VcfHeader, is_column_line, normalize_assembly, not_a_vcf
@@ -36,6 +37,9 @@ from .source import InputSource, LineBatches
 
 #: Records are annotated in batches of at most this many lines.
 CHUNK_LINES = 8192
+
+#: After a bad line in a compressed file, how much more is inflated to see if it is corrupt.
+INTEGRITY_CHECK_BYTES = 256 * 1024 * 1024
 
 #: INFO keys GAS writes; an input value under one of these names is replaced.
 OUR_INFO_KEYS = ("VC", "TITV", "GENE", "CYTOBAND", "ANN")
@@ -53,6 +57,7 @@ OUR_INFO_HEADERS = [
 DEFAULT_FILEFORMAT = "VCFv4.2"
 
 _OUR_KEYS_RE = re.compile(r"(?:^|;)(VC|TITV|GENE|CYTOBAND|ANN)(?:[=;]|$)")
+_OUR_KEYS_RE_M = re.compile(r"(?:^|;)(VC|TITV|GENE|CYTOBAND|ANN)(?:[=;]|$)", re.M)
 _OUR_HEADER_RE = re.compile(r"##(?:INFO=<ID=(?:VC|TITV|GENE|CYTOBAND|ANN),|GAS_)")
 _RSID_RE = re.compile(r"(?:^|;)rs\d+(?:;|$)")
 _END_RE = re.compile(r"(?:^|;)END=([^;]*)")
@@ -92,7 +97,9 @@ def output_stem(input_name: str) -> str:
     return stem if stem.strip(".") else (name if name.strip(".") else "input")
 
 
+@cache
 def engine_version() -> str:
+    """The installed ``gas`` package's version, written into every output."""
     try:
         return metadata.version("gas")
     except metadata.PackageNotFoundError:  # running from a source tree
@@ -120,7 +127,7 @@ def annotate_file(
     """
     input_path = Path(input_path)
     output_dir = Path(output_dir)
-    display_name = output_name or input_path.name
+    display_name = PurePosixPath((output_name or input_path.name).replace("\\", "/")).name
     stem = output_stem(display_name)
     output_dir.mkdir(parents=True, exist_ok=True)
     finals = {
@@ -180,6 +187,35 @@ def annotate_file(
     )
 
 
+@dataclass
+class _Chunk:
+    """Parsed records of one batch of lines; one query per ALT allele."""
+
+    records: list[list[str]] = field(default_factory=list)  # the line split at tabs (9 parts)
+    line_no: list[int] = field(default_factory=list)
+    first_q: list[int] = field(default_factory=list)  # first query of each record, + total
+    chroms: list[str] = field(default_factory=list)
+    q_code: list[int] = field(default_factory=list)
+    q_start: list[int] = field(default_factory=list)
+    q_end: list[int] = field(default_factory=list)
+    q_allele: list[str | None] = field(default_factory=list)  # None: no ANN entry
+    q_class: list[str] = field(default_factory=list)
+    q_titv: list[str] = field(default_factory=list)
+    known: int = 0
+
+
+@dataclass
+class _Lookup:
+    """Gene lookup results of a chunk, as lists (per query unless said)."""
+
+    bounds: list[int]  # genes of query q: genes[bounds[q]:bounds[q + 1]]
+    genes: list[int]
+    left: list[int]  # nearest gene on the left of an intergenic query, or -1
+    right: list[int]
+    left_dist: list[int]
+    right_dist: list[int]
+
+
 class _Annotator:
     """One run over one input: header, then records chunk by chunk."""
 
@@ -202,11 +238,32 @@ class _Annotator:
         self._wrote_fileformat = False
         self._unknown_chroms: dict[str, None] = {}
         self._genic_prefix: dict[str, str] = {}
+        self._intergenic_prefix: dict[str, str] = {}
 
     # ---------------------------------------------------------------- reading
 
     def read(self, source: InputSource, progress: Callable[[float], None] | None) -> None:
-        batches = LineBatches(source.blocks(), self.limits.max_line_bytes)
+        blocks = source.blocks()
+        try:
+            self._read_lines(LineBatches(blocks, self.limits.max_line_bytes), source, progress)
+        except InvalidInputError as problem:
+            if source.compression != "none" and problem.line is not None:
+                # Garbage from a damaged compressed stream can look like a bad line long
+                # before the checksum at the end of the member says what happened.
+                # Check (a bounded amount of) the rest of the stream.
+                drained = 0
+                for block in blocks:
+                    drained += len(block)
+                    if drained > INTEGRITY_CHECK_BYTES:
+                        break
+            raise problem from None
+
+    def _read_lines(
+        self,
+        batches: LineBatches,
+        source: InputSource,
+        progress: Callable[[float], None] | None,
+    ) -> None:
         in_header = True
         last_fraction = -1.0
         for first_no, lines in batches:
@@ -360,31 +417,47 @@ class _Annotator:
         if header.space_separated_header:
             write("#" + "\t".join(header.columns) + "\n")
         else:
-            write(column_line.rstrip("\t") if len(header.columns) > 8 else column_line)
+            write(column_line.rstrip("\t"))
             write("\n")
 
     # ---------------------------------------------------------------- records
 
     def _annotate_chunk(self, lines: list[str], first_no: int) -> None:
+        chunk = self._parse_records(lines, first_no)
+        if chunk.records:
+            self._write_records(chunk, self._lookup(chunk))
+
+    def _parse_records(self, lines: list[str], first_no: int) -> _Chunk:
+        """Check each record and classify its alleles; one query per allele."""
         genes = self.genes
         code_for = genes.code_for
+        cache_get = self.classifier.cached
         classify = self.classifier.classify
         no_genes = genes.no_genes_code
+        unknown_chroms = self._unknown_chroms
         expected_tabs = self.expected_tabs
         max_alleles = self.limits.max_alleles_per_record
         bases = _VCF_BASES
+        no_ann = _NO_ANN
+        symbolic = al.SYMBOLIC
+        no_titv = al.NO_TITV
 
-        rec_parts: list[list[str]] = []
-        rec_line: list[int] = []
-        rec_q: list[int] = []  # first query of each record
-        q_code: list[int] = []
-        q_start: list[int] = []
-        q_end: list[int] = []
-        q_allele: list[str | None] = []  # ALT to write an ANN entry for, or None
-        q_class: list[str] = []
-        q_titv: list[str] = []
-        chroms: list[str] = []
+        chunk = _Chunk()
+        records = chunk.records
+        add_record = records.append
+        add_line_no = chunk.line_no.append
+        add_first_q = chunk.first_q.append
+        add_chrom = chunk.chroms.append
+        q_code = chunk.q_code
+        add_code = q_code.append
+        add_start = chunk.q_start.append
+        add_end = chunk.q_end.append
+        add_allele = chunk.q_allele.append
+        add_class = chunk.q_class.append
+        add_titv = chunk.q_titv.append
         known = 0
+        last_chrom = None
+        code = no_genes
 
         for i, line in enumerate(lines):
             if not line or line[0] == "#" or line.isspace():
@@ -398,13 +471,12 @@ class _Annotator:
             if line.count("\t") != expected_tabs:
                 line = self._check_columns(line, first_no + i)
             parts = line.split("\t", 8)
-            pos_text = parts[1]
+            chrom, pos_text, ident, ref, alt = parts[:5]
             if not (pos_text.isdigit() and pos_text.isascii()):
                 raise invalid_line(
                     f"POS must be a whole number, found {pos_text[:40]!r}", first_no + i, line
                 )
             pos = int(pos_text)
-            ref = parts[3]
             if not ref or ref.strip(bases):
                 raise invalid_line(
                     f"REF {ref[:40]!r} is not a DNA sequence (A, C, G, T, N or IUPAC codes)"
@@ -413,24 +485,40 @@ class _Annotator:
                     first_no + i,
                     line,
                 )
-            chrom = parts[0]
-            code = code_for(chrom)
-            if (
-                code == no_genes
-                and chrom not in self._unknown_chroms
-                and len(self._unknown_chroms) < 1000
+            if chrom != last_chrom:  # records come sorted: the same CHROM again and again
+                if not chrom or chrom.isspace():
+                    raise invalid_line("CHROM is empty", first_no + i, line)
+                last_chrom = chrom
+                code = code_for(chrom)
+                if code == no_genes and chrom not in unknown_chroms and len(unknown_chroms) < 1000:
+                    unknown_chroms[chrom] = None
+            if "rs" in ident and (
+                (ident.startswith("rs") and ident[2:].isdigit()) or _RSID_RE.search(ident)
             ):
-                self._unknown_chroms[chrom] = None
-            ident = parts[2]
-            if "rs" in ident and _RSID_RE.search(ident):
                 known += 1
             ref_u = ref.upper()
-            alt = parts[4]
-            rec_parts.append(parts)
-            rec_line.append(first_no + i)
-            rec_q.append(len(q_code))
-            chroms.append(chrom)
-            if "," in alt:
+            add_record(parts)
+            add_line_no(first_no + i)
+            add_first_q(len(q_code))
+            add_chrom(chrom)
+            if "," not in alt:
+                c = cache_get((ref_u, alt)) or classify(ref_u, alt)
+                if c is not None:
+                    vc, tt, so, eo = c
+                    add_code(code)
+                    add_start(pos + so)
+                    add_end(pos + eo)
+                    add_class(vc)
+                    add_titv(tt)
+                    if vc in no_ann:
+                        add_allele(None)
+                        if vc == al.UNKNOWN:
+                            self._unreadable_alt(first_no + i)
+                    else:
+                        add_allele(alt)
+                    continue
+                alts = [alt]
+            else:
                 alts = alt.split(",")
                 if len(alts) > max_alleles:
                     raise invalid_line(
@@ -439,106 +527,144 @@ class _Annotator:
                         first_no + i,
                         line,
                     )
-            else:
-                alts = [alt]
             for a_index, a in enumerate(alts):
-                c = classify(ref_u, a)
+                c = cache_get((ref_u, a)) or classify(ref_u, a)
                 if c is None:
                     end, svlen = self._end_svlen(parts[7], a_index, len(alts), first_no + i)
                     s, e = al.symbolic_span(pos, len(ref), a, end, svlen)
-                    q_class.append(al.SYMBOLIC)
-                    q_titv.append(al.NO_TITV)
-                    q_allele.append(a)
+                    add_class(symbolic)
+                    add_titv(no_titv)
+                    add_allele(a)
                 else:
                     vc, tt, so, eo = c
                     s, e = pos + so, pos + eo
-                    q_class.append(vc)
-                    q_titv.append(tt)
-                    if vc in _NO_ANN:
-                        q_allele.append(None)
+                    add_class(vc)
+                    add_titv(tt)
+                    if vc in no_ann:
+                        add_allele(None)
                         if vc == al.UNKNOWN:
-                            self.warnings.count(
-                                "{n} ALT allele(s) could not be read and were not annotated "
-                                "(first at line {line})",
-                                first_no + i,
-                            )
+                            self._unreadable_alt(first_no + i)
                     else:
-                        q_allele.append(a)
-                q_code.append(code)
-                q_start.append(s)
-                q_end.append(e)
+                        add_allele(a)
+                add_code(code)
+                add_start(s)
+                add_end(e)
+        chunk.known = known
+        add_first_q(len(q_code))
+        return chunk
 
-        nrec = len(rec_parts)
-        if nrec == 0:
-            return
-        nq = len(q_code)
-        rec_q.append(nq)
+    def _unreadable_alt(self, line_no: int) -> None:
+        self.warnings.count(
+            "{n} ALT allele(s) could not be read and were not annotated (first at line {line})",
+            line_no,
+        )
 
-        # ---- every allele against the gene table at once
-        index = genes.index
-        codes = np.array(q_code, dtype=np.int64)
-        qs, qe = IntervalIndex.global_coords(codes, np.array(q_start), np.array(q_end))
+    def _lookup(self, chunk: _Chunk) -> _Lookup:
+        """Every allele of the chunk against the gene table at once."""
+        index = self.genes.index
+        codes = np.array(chunk.q_code, dtype=np.int64)
+        qs, qe = IntervalIndex.global_coords(
+            codes, np.array(chunk.q_start, dtype=np.int64), np.array(chunk.q_end, dtype=np.int64)
+        )
         qi, gi = index.overlaps(qs, qe)
-        bounds = np.searchsorted(qi, np.arange(nq + 1)).tolist()
-        gene_hits = gi.tolist()
+        bounds = np.searchsorted(qi, np.arange(len(codes) + 1))
         left, right = index.flanks(codes, qs, qe)
-        has_left = left >= 0
-        has_right = right >= 0
-        left_dist = np.where(has_left, qs - index.end[np.maximum(left, 0)], -1).tolist()
-        right_dist = np.where(has_right, index.start[np.maximum(right, 0)] - qe, -1).tolist()
-        left_l = left.tolist()
-        right_l = right.tolist()
+        intergenic = bounds[1:] == bounds[:-1]
+        has_left = intergenic & (left >= 0)
+        has_right = intergenic & (right >= 0)
+        left_dist = np.where(has_left, qs - index.end[np.maximum(left, 0)], -1)
+        right_dist = np.where(has_right, index.start[np.maximum(right, 0)] - qe, -1)
+        return _Lookup(
+            bounds=bounds.tolist(),
+            genes=gi.tolist(),
+            left=np.where(has_left, left, -1).tolist(),
+            right=np.where(has_right, right, -1).tolist(),
+            left_dist=left_dist.tolist(),
+            right_dist=right_dist.tolist(),
+        )
 
-        # ---- write
+    def _write_records(self, chunk: _Chunk, found: _Lookup) -> None:
+        genes = self.genes
         symbol = genes.symbol
         gene_id = genes.gene_id
         cytoband = genes.cytoband
         genic_tail = genes.ann_genic_tail
-        prefixes = self._genic_prefix
+        no_genes = genes.no_genes_code
+        genic_prefixes = self._genic_prefix
+        inter_prefixes = self._intergenic_prefix
+        bounds = found.bounds
+        gene_hits = found.genes
+        left_l = found.left
+        right_l = found.right
+        left_dist = found.left_dist
+        right_dist = found.right_dist
+        records = chunk.records
+        first_q = chunk.first_q
+        q_allele = chunk.q_allele
+        q_class = chunk.q_class
+        q_titv = chunk.q_titv
+        q_code = chunk.q_code
+        our_keys = _OUR_KEYS_RE.search
+        may_have_our_keys = bool(_OUR_KEYS_RE_M.search("\n".join([parts[7] for parts in records])))
         out_lines: list[str] = []
+        emit = out_lines.append
         genic = 0
-        for r in range(nrec):
-            q0, q1 = rec_q[r], rec_q[r + 1]
+        for r, parts in enumerate(records):
+            q0 = first_q[r]
+            q1 = first_q[r + 1]
             ann: list[str] = []
             rec_genes: list[int] = []
             band = ""
             for q in range(q0, q1):
-                b0, b1 = bounds[q], bounds[q + 1]
+                b0 = bounds[q]
+                b1 = bounds[q + 1]
                 allele = q_allele[q]
                 if b1 > b0:
                     hits = gene_hits[b0:b1]
-                    for g in hits:
-                        if g not in rec_genes:
-                            rec_genes.append(g)
+                    if rec_genes:
+                        rec_genes.extend(g for g in hits if g not in rec_genes)
+                    else:
+                        rec_genes = hits
                     if allele is not None:
-                        prefix = prefixes.get(allele)
+                        prefix = genic_prefixes.get(allele)
                         if prefix is None:
                             prefix = genic_prefix(allele)
-                            if len(prefixes) < 10_000:
-                                prefixes[allele] = prefix
-                        ann.extend([prefix + genic_tail[g] for g in hits])
-                else:
-                    lg, rg = left_l[q], right_l[q]
-                    near = -1
-                    if lg >= 0 and rg >= 0:
-                        names = f"{symbol[lg]}-{symbol[rg]}"
-                        ids = f"{gene_id[lg]}-{gene_id[rg]}"
-                        ld, rd = left_dist[q], right_dist[q]
-                        distance: int | None = min(ld, rd)
-                        near = lg if ld <= rd else rg
-                    elif lg >= 0 or rg >= 0:
-                        near = lg if lg >= 0 else rg
-                        names, ids = symbol[near], gene_id[near]
-                        distance = left_dist[q] if lg >= 0 else right_dist[q]
+                            if len(genic_prefixes) < 10_000:
+                                genic_prefixes[allele] = prefix
+                        if b1 - b0 == 1:
+                            ann.append(prefix + genic_tail[hits[0]])
+                        else:
+                            ann.extend([prefix + genic_tail[g] for g in hits])
+                    continue
+                lg = left_l[q]
+                rg = right_l[q]
+                if lg >= 0 and rg >= 0:
+                    names = f"{symbol[lg]}-{symbol[rg]}"
+                    ids = f"{gene_id[lg]}-{gene_id[rg]}"
+                    ld = left_dist[q]
+                    rd = right_dist[q]
+                    if ld <= rd:
+                        near, distance = lg, str(ld)
                     else:
-                        names = ids = ""
-                        distance = None
-                    if not band and near >= 0:
-                        band = cytoband[near]
-                    if allele is not None:
-                        error = ERROR_CHROMOSOME_NOT_FOUND if q_code[q] == no_genes else ""
-                        ann.append(intergenic_entry(allele, names, ids, distance, error))
-            parts = rec_parts[r]
+                        near, distance = rg, str(rd)
+                elif lg >= 0:
+                    near, names, ids, distance = lg, symbol[lg], gene_id[lg], str(left_dist[q])
+                elif rg >= 0:
+                    near, names, ids, distance = rg, symbol[rg], gene_id[rg], str(right_dist[q])
+                else:
+                    near, names, ids, distance = -1, "", "", ""
+                if near >= 0 and not band:
+                    band = cytoband[near]
+                if allele is not None:
+                    prefix = inter_prefixes.get(allele)
+                    if prefix is None:
+                        prefix = intergenic_prefix(allele)
+                        if len(inter_prefixes) < 10_000:
+                            inter_prefixes[allele] = prefix
+                    error = ERROR_CHROMOSOME_NOT_FOUND if q_code[q] == no_genes else ""
+                    ann.append(
+                        f"{prefix}{names}|{ids}|intergenic_region|{ids}||||||||{distance}|{error}"
+                    )
             if q1 - q0 == 1:
                 added = f"VC={q_class[q0]};TITV={q_titv[q0]}"
             else:
@@ -549,28 +675,29 @@ class _Annotator:
                 if len(rec_genes) == 1:
                     added += f";GENE={symbol[rec_genes[0]]}"
                 else:
-                    added += ";GENE=" + ",".join(dict.fromkeys(symbol[g] for g in rec_genes))
+                    added += ";GENE=" + ",".join(dict.fromkeys([symbol[g] for g in rec_genes]))
             if band:
-                added += f";CYTOBAND={band}"
+                added += ";CYTOBAND=" + band
             if ann:
                 added += ";ANN=" + ",".join(ann)
             info = parts[7]
-            if _OUR_KEYS_RE.search(info):
-                info = self._drop_our_keys(info, rec_line[r])
-            parts[7] = added if info in (".", "") else f"{info};{added}"
-            out_lines.append("\t".join(parts))
-        out_lines.append("")
+            if may_have_our_keys and our_keys(info):
+                info = self._drop_our_keys(info, chunk.line_no[r])
+            parts[7] = added if info == "." or not info else f"{info};{added}"
+            emit("\t".join(parts))
+        emit("")
         self.out.write("\n".join(out_lines))
 
         counts = self.counts
+        nrec = len(records)
         counts.records += nrec
-        counts.alleles += nq
-        counts.known_by_id += known
+        counts.alleles += len(q_class)
+        counts.known_by_id += chunk.known
         counts.genic += genic
         counts.intergenic += nrec - genic
         counts.by_class.update(q_class)
         counts.titv.update(q_titv)
-        counts.add_chromosomes(Counter(chroms))
+        counts.add_chromosomes(Counter(chunk.chroms))
 
     def _check_columns(self, line: str, line_no: int) -> str:
         """A line whose tab count differs from the header's: repair the harmless cases."""

@@ -14,13 +14,17 @@ class InvalidInputError(AnnotationError):
 
     ``reason`` is one line a researcher can act on (it is what the job page shows);
     ``details`` is a multi-line account for the log file: what was wrong, where, and a
-    snippet of the offending line.
+    snippet of the offending line. It always starts with the reason.
     """
 
     def __init__(self, reason: str, details: str | None = None, *, line: int | None = None):
         super().__init__(reason)
         self.reason = reason
-        self.details = details if details is not None else reason
+        if details is None:
+            details = reason
+        elif not details.startswith(reason):
+            details = f"{reason}\n{details}"
+        self.details = details
         self.line = line
 
     def __str__(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -45,52 +44,51 @@ def normalize_chrom(name: str) -> str:
     return bare
 
 
-@dataclass(frozen=True)
-class Gene:
-    symbol: str
-    entrez_id: str
-    gene_id: str  # first Ensembl id, else the Entrez id
-    biotype: str
-    cytoband: str
-    chrom: str
-    start: int
-    end: int
-    strand: str
-
-
 class GeneTable:
-    """Genes as parallel arrays and strings, with an interval index for lookups.
+    """Genes as parallel columns, with an interval index for lookups.
 
-    Gene ``i`` below means the i-th gene in index order (sorted by chromosome and start).
+    Gene ``i`` below means the i-th gene in index order (sorted by chromosome and start);
+    every column is a list in that order.
     """
 
-    def __init__(self, genes: list[Gene], chromosomes: list[str]):
+    def __init__(self, columns: dict[str, list[str] | list[int]], chromosomes: list[str]):
         self.chromosomes = chromosomes
         self.chrom_code = {name: i for i, name in enumerate(chromosomes)}
         #: code given to chromosomes the table has no genes for
         self.no_genes_code = len(chromosomes)
-        codes = np.array([self.chrom_code[g.chrom] for g in genes], dtype=np.int64)
-        starts = np.array([g.start for g in genes], dtype=np.int64)
-        ends = np.array([g.end for g in genes], dtype=np.int64)
-        self.index = IntervalIndex(codes, starts, ends)
-        ordered = [genes[i] for i in self.index.order.tolist()]
-        self.genes = ordered
-        self.symbol = [escape(g.symbol) for g in ordered]
-        self.gene_id = [escape(g.gene_id) for g in ordered]
-        self.cytoband = [g.cytoband for g in ordered]
-        self.start = [g.start for g in ordered]
-        self.end = [g.end for g in ordered]
+        codes = np.array([self.chrom_code[c] for c in columns["chrom"]], dtype=np.int64)
+        self.index = IntervalIndex(
+            codes,
+            np.array(columns["start"], dtype=np.int64),
+            np.array(columns["end"], dtype=np.int64),
+        )
+        order = self.index.order.tolist()
+
+        def sort(name: str) -> list:  # type: ignore[type-arg]
+            column = columns[name]
+            return [column[i] for i in order]
+
+        self.chrom: list[str] = sort("chrom")
+        self.start: list[int] = sort("start")
+        self.end: list[int] = sort("end")
+        self.strand: list[str] = sort("strand")
+        self.entrez_id: list[str] = sort("entrez_id")
+        self.biotype: list[str] = sort("biotype")
+        self.cytoband: list[str] = sort("cytoband")
+        #: symbols and ids escaped for ANN (and safe in INFO)
+        self.symbol: list[str] = [escape(v) for v in sort("symbol")]
+        self.gene_id: list[str] = [escape(v) for v in sort("gene_id")]
+        biotypes = {b: escape(b) for b in set(self.biotype)}
         #: ANN fields 4–16 for a variant inside the gene (Gene_Name … ERRORS)
         self.ann_genic_tail = [
-            f"{escape(g.symbol)}|{escape(g.gene_id)}|gene|{escape(g.gene_id)}|"
-            f"{escape(g.biotype)}||||||||"
-            for g in ordered
+            f"{sym}|{gid}|gene|{gid}|{biotypes[bt]}||||||||"
+            for sym, gid, bt in zip(self.symbol, self.gene_id, self.biotype, strict=True)
         ]
         self._chrom_lock = threading.Lock()
         self._input_chrom_codes: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self.genes)
+        return len(self.symbol)
 
     def code_for(self, input_chrom: str) -> int:
         """The chromosome code of an input CHROM value (``no_genes_code`` if unknown)."""
@@ -102,11 +100,19 @@ class GeneTable:
                     self._input_chrom_codes[input_chrom] = code
         return code
 
+    def find(self, symbol: str) -> list[int]:
+        """Indices of the genes (loci) with this symbol."""
+        return [i for i, s in enumerate(self.symbol) if s == symbol]
+
 
 def _pick_cytoband(cytobands: str, chrom: str) -> str:
-    """The band on this chromosome: rows of multi-locus genes list every locus's band."""
-    for band in cytobands.split("|"):
-        if band.startswith(chrom) and band[len(chrom) : len(chrom) + 1] in ("p", "q", "c", ""):
+    """The band on this chromosome: rows of multi-locus genes list every locus's band.
+
+    A band of another chromosome is not reported (it belongs to another copy of the gene).
+    """
+    n = len(chrom)
+    for band in cytobands.split("|") if "|" in cytobands else (cytobands,):
+        if band.startswith(chrom) and band[n : n + 1] in ("p", "q", "c", ""):
             return band
     return ""
 
@@ -121,23 +127,39 @@ def _read_rows(path_or_resource: Path | None, name: str) -> list[list[str]]:
 
 
 def load_gene_table(table_path: Path | None = None, loci_path: Path | None = None) -> GeneTable:
-    """Read the gene table (and the loci that split multi-locus rows) into a GeneTable."""
+    """Read the gene table (and the loci that split multi-locus rows) into a GeneTable.
+
+    Without arguments: the table shipped in ``data/``, with its loci file.
+    """
     loci: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
     if table_path is None or loci_path is not None:
         for chrom, start, end, strand, entrez in _read_rows(loci_path, GENE_LOCI_FILE):
             loci.setdefault((entrez, chrom, strand), []).append((int(start), int(end)))
-    genes: list[Gene] = []
+    names = ("chrom", "start", "end", "strand", "entrez_id", "symbol")
+    names += ("gene_id", "biotype", "cytoband")
+    columns: dict[str, list] = {name: [] for name in names}  # type: ignore[type-arg]
+    c_chrom, c_start, c_end, c_strand, c_entrez, c_symbol, c_gene_id, c_biotype, c_band = (
+        columns[name].append for name in names
+    )
     for row in _read_rows(table_path, GENE_TABLE_FILE):
         chrom, start, end, strand, entrez, symbol, _name, gene_type, cytobands, ensembl = row[:10]
         gene_id = ensembl.split("|", 1)[0] if ensembl else entrez
         band = _pick_cytoband(cytobands, chrom)
-        spans = loci.get((entrez, chrom, strand)) or [(int(start), int(end))]
+        spans = loci.get((entrez, chrom, strand)) or ((int(start), int(end)),)
         for s, e in spans:
-            genes.append(Gene(symbol, entrez, gene_id, gene_type, band, chrom, s, e, strand))
-    present = {g.chrom for g in genes}
+            c_chrom(chrom)
+            c_start(s)
+            c_end(e)
+            c_strand(strand)
+            c_entrez(entrez)
+            c_symbol(symbol)
+            c_gene_id(gene_id)
+            c_biotype(gene_type)
+            c_band(band)
+    present = set(columns["chrom"])
     chromosomes = [c for c in PRIMARY_CHROMOSOMES if c in present]
     chromosomes += sorted(present - set(chromosomes))
-    return GeneTable(genes, chromosomes)
+    return GeneTable(columns, chromosomes)
 
 
 _load_lock = threading.Lock()

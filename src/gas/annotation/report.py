@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .alleles import CLASSES, TRANSITION, TRANSVERSION
 from .genes import PRIMARY_CHROMOSOMES, normalize_chrom
 
+_COMPRESSION_NAMES = {"none": "plain text", "gzip": "gzip", "bgzip": "bgzip"}
 MAX_DISTINCT_CHROMOSOMES = 10_000
 OTHER_CHROMOSOMES = "other"
 
@@ -59,10 +60,11 @@ class Counts:
 
     def by_chromosome(self) -> dict[str, int]:
         """Records per chromosome, ``chr1`` and ``1`` together, in genome order."""
+        rank = {c: i for i, c in enumerate(PRIMARY_CHROMOSOMES)}
         merged: Counter[str] = Counter()
         for name, n in self.by_input_chrom.items():
-            merged[normalize_chrom(name)] += n
-        rank = {c: i for i, c in enumerate(PRIMARY_CHROMOSOMES)}
+            normal = normalize_chrom(name)
+            merged[normal if normal in rank else name] += n
         ordered = sorted(merged, key=lambda c: (rank.get(c, len(rank)), _natural(c)))
         result = {c: merged[c] for c in ordered}
         if self.other_chrom_records:
@@ -153,9 +155,10 @@ def count_log(run: RunInfo) -> str:
     classes = " / ".join(f"{name} {c.by_class[name]}" for name in CLASSES if c.by_class[name])
     ratio = f"{c.titv_ratio:.2f}" if c.titv_ratio is not None else "n/a"
     chromosomes = " / ".join(f"{name} {n}" for name, n in c.by_chromosome().items())
+    compression = _COMPRESSION_NAMES.get(run.compression, run.compression)
     lines = [
         "GAS annotation log",
-        f"Input: {run.input_name} ({version}, {run.compression})",
+        f"Input: {run.input_name} ({version}, {compression})",
         f"Reference: {run.reference_short}",
         f"Assembly: {assembly}; annotated with {run.assembly_used}",
         f"Engine: {run.engine['name']} {run.engine['version']} ({run.engine['level']})",

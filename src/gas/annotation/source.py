@@ -80,7 +80,8 @@ class InputSource:
         if self.compression == "none":
             for magic, reason in _OTHER_FORMATS:
                 if head.startswith(magic):
-                    raise InvalidInputError(reason, f"{reason}\nFirst bytes: {head[:16]!r}")
+                    self._file.close()
+                    raise InvalidInputError(reason, f"First bytes: {head[:16]!r}")
         self.raw_consumed = 0  # compressed bytes consumed (all bytes read, for plain files)
         self.text_bytes = 0  # decompressed bytes produced
 
@@ -274,7 +275,7 @@ class LineBatches:
             block = block[3:]
         for magic, reason in _INNER_FORMATS:
             if block.startswith(magic):
-                raise InvalidInputError(reason, f"{reason}\nFirst bytes: {block[:16]!r}")
+                raise InvalidInputError(reason, f"First bytes: {block[:16]!r}")
         if b"\0" in block:
             raise InvalidInputError(
                 BINARY_REASON, f"{BINARY_REASON}: it contains NUL bytes.\n{_head(block)}"

@@ -36,6 +36,7 @@ class ResultsState(StrEnum):
 
 MAX_FILE_NAME_LENGTH = 200
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+\-]+")
+_COMPRESSED = {"gz", "bgz"}
 
 
 def clean_file_name(name: str) -> str:
@@ -43,9 +44,17 @@ def clean_file_name(name: str) -> str:
     characters, no leading dots, at most 200 characters, the extension kept."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
-    base = _UNSAFE.sub("_", base).strip("._") or "input.vcf"
+    base = _UNSAFE.sub("_", base)
+    stem, dot, ext = base.partition(".")
+    if dot and not stem.strip("_") and ext.strip("._"):
+        # Nothing readable before the extension ("日本語.vcf"): keep the extension anyway.
+        base = "input." + ext.strip("._")
+    base = base.strip("._") or "input.vcf"
     if len(base) > MAX_FILE_NAME_LENGTH:
         stem, dot, ext = base.rpartition(".")
+        inner_stem, inner_dot, inner = stem.rpartition(".")
+        if ext.lower() in _COMPRESSED and inner_dot and inner_stem and len(inner) <= 5:
+            stem, ext = inner_stem, f"{inner}.{ext}"  # "x.vcf.gz" keeps ".vcf.gz"
         if dot and len(ext) <= 10:
             base = stem[: MAX_FILE_NAME_LENGTH - len(ext) - 1] + "." + ext
         else:

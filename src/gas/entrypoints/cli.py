@@ -159,7 +159,9 @@ def _read_password(from_stdin: bool) -> str:
 @click.option("--premium", is_flag=True, help="Start on the Premium plan.")
 @click.option("--name", default="", help="Full name.")
 @click.option("--institution", default="", help="Institution.")
-def users_create(email: str, password_stdin: bool, premium: bool, name: str, institution: str) -> None:
+def users_create(
+    email: str, password_stdin: bool, premium: bool, name: str, institution: str
+) -> None:
     """Create an account for EMAIL (asks for the password unless --password-stdin)."""
     from gas.domain.errors import DomainError
     from gas.domain.plans import Plan
@@ -216,8 +218,9 @@ def users_list() -> None:
     try:
         with c.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(users_table.c.email, users_table.c.plan, users_table.c.created_at)
-                .order_by(users_table.c.created_at)
+                sa.select(
+                    users_table.c.email, users_table.c.plan, users_table.c.created_at
+                ).order_by(users_table.c.created_at)
             ).all()
     finally:
         c.close()
@@ -258,12 +261,29 @@ def tokens_create(email: str, label: str) -> None:
 
 
 @main.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output-dir", "outdir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Where to write the outputs.")
-@click.option("--refdata", default=None, help="Reference bundle name or path (default: the built-in GRCh38 gene table).")
-@click.option("--assembly", default=None, type=click.Choice(["GRCh38", "GRCh37"]),
-              help="Assembly of the input, when its header does not say.")
+@click.argument(
+    "input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    "outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to write the outputs.",
+)
+@click.option(
+    "--refdata",
+    default=None,
+    help="Reference bundle name or path (default: the built-in GRCh38 gene table).",
+)
+@click.option(
+    "--assembly",
+    default=None,
+    type=click.Choice(["GRCh38", "GRCh37"]),
+    help="Assembly of the input, when its header does not say.",
+)
 def annotate(input_path: Path, outdir: Path, refdata: str | None, assembly: str | None) -> None:
     """Annotate INPUT (VCF 3.3–4.4, plain, gzip or bgzip) without the service.
 
@@ -282,7 +302,9 @@ def annotate(input_path: Path, outdir: Path, refdata: str | None, assembly: str 
         raise click.ClickException(exc.reason) from None
     except TypeError as exc:
         if "refdata" in str(exc):
-            raise click.ClickException("reference bundles are not supported yet: omit --refdata") from None
+            raise click.ClickException(
+                "reference bundles are not supported yet: omit --refdata"
+            ) from None
         raise
     for warning in outputs.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -290,7 +312,7 @@ def annotate(input_path: Path, outdir: Path, refdata: str | None, assembly: str 
         click.echo(str(path))
 
 
-# --- operations ------------------------------------------------------------------------------------
+# --- operations -------------------------------------------------------------------------
 
 
 @main.group()

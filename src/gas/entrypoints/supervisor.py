@@ -111,7 +111,7 @@ class Supervisor:
                 self.exit_code = 1
                 self._stopping = True
                 return
-            delay = min(30.0, 2.0 ** child.fast_failures)
+            delay = min(30.0, 2.0**child.fast_failures)
             log.warning("%s exited with code %s; restarting in %.0f s", child.name, code, delay)
             child.restart_at = now + delay
 

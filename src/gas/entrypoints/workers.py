@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,7 +68,9 @@ class Worker:
         try:
             handler(delivery)
         except Interrupted:
-            log.warning("%s: interrupted; message %s released for redelivery", self.kind, delivery.id)
+            log.warning(
+                "%s: interrupted; message %s released for redelivery", self.kind, delivery.id
+            )
             self.queue.release(delivery)
             raise
         except Exception:
@@ -121,7 +122,11 @@ def install_signal_handlers(worker: Worker) -> None:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if worker.stopping:
             raise Interrupted()
-        log.info("%s: %s received; finishing the current message", worker.kind, signal.Signals(signum).name)
+        log.info(
+            "%s: %s received; finishing the current message",
+            worker.kind,
+            signal.Signals(signum).name,
+        )
         worker.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -143,7 +148,9 @@ def annotator_handlers(c: Container, workdir: Path | None = None) -> dict[str, H
     )
 
     def on_job_requested(d: Delivery) -> None:
-        run_annotation(run, d.payload["job_id"], redelivered=d.attempt > 1, last_attempt=d.is_last_attempt)
+        run_annotation(
+            run, d.payload["job_id"], redelivered=d.attempt > 1, last_attempt=d.is_last_attempt
+        )
 
     return {events.JOB_REQUESTED: on_job_requested}
 

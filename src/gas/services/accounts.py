@@ -13,7 +13,7 @@ from gas.domain.plans import Plan
 from gas.domain.users import User, check_password, normalize_email
 from gas.ports import ApiToken, Clock, PasswordHasher, UnitOfWork
 
-TOKEN_PREFIX = "gas_"
+TOKEN_PREFIX = "gas_"  # noqa: S105 - a prefix, not a secret
 # A valid Argon2 hash of a random password: verifying against it when the email is unknown
 # makes a failed log-in take the same time whether or not the account exists.
 _DUMMY_HASH_PASSWORD = secrets.token_urlsafe(16)
@@ -35,7 +35,7 @@ def register(
     email = normalize_email(email)
     if password is not None:
         check_password(password)
-    name, institution = name.strip()[:200], institution.strip()[:200]
+    name, institution = _profile_field(name), _profile_field(institution)
     now = clock.now()
     with uow:
         if uow.users.get_by_email(email) is not None:
@@ -88,6 +88,12 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
     return _dummy_hashes[key]
 
 
+def _profile_field(value: str) -> str:
+    """One line of at most 200 characters: the name goes into email headers, where a line
+    break would make every message to this user fail."""
+    return " ".join(value.split())[:200]
+
+
 def get_user(uow: UnitOfWork, user_id: str) -> User:
     with uow:
         user = uow.users.get(user_id)
@@ -111,7 +117,7 @@ def update_profile(
         user = uow.users.get(user_id)
         if user is None:
             raise NotFound("No such user.")
-        user.name, user.institution = name.strip()[:200], institution.strip()[:200]
+        user.name, user.institution = _profile_field(name), _profile_field(institution)
         user.updated_at = clock.now()
         uow.users.save(user)
         uow.commit()

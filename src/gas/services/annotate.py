@@ -7,7 +7,6 @@ import logging
 import shutil
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +50,9 @@ class AnnotationRun:
     progress_interval: float = 1.0
 
 
-def run_annotation(run: AnnotationRun, job_id: str, *, redelivered: bool, last_attempt: bool) -> None:
+def run_annotation(
+    run: AnnotationRun, job_id: str, *, redelivered: bool, last_attempt: bool
+) -> None:
     """Annotate ``job_id``: set RUNNING only if PENDING (or resume a RUNNING job whose worker
     died), annotate a private copy of the input, store the outputs next to the input, set
     COMPLETED and announce it — or set FAILED with a reason the user can act on.
@@ -68,8 +69,16 @@ def run_annotation(run: AnnotationRun, job_id: str, *, redelivered: bool, last_a
             job.start(run.clock.now())
             uow.jobs.save(job)
             uow.commit()
-        elif job.status is JobStatus.RUNNING and redelivered:
-            log.info("job %s: resuming after an interrupted attempt", job_id)
+        elif job.status is JobStatus.RUNNING:
+            # We hold the job's only request under a lease, so whoever ran it is gone. Resume
+            # even on a "first" attempt: a message released at shutdown (or re-queued from the
+            # dead letters) comes back without its attempt counted, and skipping it here would
+            # leave the job RUNNING forever.
+            log.info(
+                "job %s: resuming an interrupted attempt%s",
+                job_id,
+                "" if redelivered else " (released message)",
+            )
         else:
             log.info("job %s: already %s; nothing to do", job_id, job.status.value)
             return
@@ -180,4 +189,3 @@ def _finish_failed(run: AnnotationRun, job: Job, reason: str, log_text: str) -> 
         for topic, payload in current.events:
             uow.publish(topic, payload)
         uow.commit()
-

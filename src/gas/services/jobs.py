@@ -47,7 +47,7 @@ def vcf_problem(head: bytes) -> str | None:
         return "The file is empty."
     if head[:2] == b"\x1f\x8b":  # gzip / bgzip: look at what it decompresses to
         try:
-            head = zlib.decompressobj(wbits=31).decompress(head, SNIFF_BYTES)
+            head = _gunzip_head(head)
         except zlib.error:
             return "The file is compressed but cannot be decompressed (is it a gzipped VCF?)."
         if not head:
@@ -59,10 +59,25 @@ def vcf_problem(head: bytes) -> str | None:
     if first.startswith("##fileformat=VCF") or first.startswith("#CHROM"):
         return None
     if first.startswith("##"):
-        return None if "#CHROM" in text or len(head) >= SNIFF_BYTES else (
-            "The file has no '#CHROM' header line, so it is not a VCF file."
+        return (
+            None
+            if "#CHROM" in text or len(head) >= SNIFF_BYTES
+            else ("The file has no '#CHROM' header line, so it is not a VCF file.")
         )
     return "The file does not start with a VCF header ('##fileformat=VCF…' or '#CHROM')."
+
+
+def _gunzip_head(data: bytes) -> bytes:
+    """Up to SNIFF_BYTES of what ``data`` decompresses to, across gzip members: bgzip writes
+    blocks of at most 65,280 bytes, and concatenated gzip files are valid gzip files."""
+    out = b""
+    while data[:2] == b"\x1f\x8b" and len(out) < SNIFF_BYTES:
+        member = zlib.decompressobj(wbits=31)
+        out += member.decompress(data, SNIFF_BYTES - len(out))
+        if not member.eof:
+            break
+        data = member.unused_data
+    return out
 
 
 def submit_job(

@@ -303,5 +303,3 @@ class SqlQueue:
                 ).scalar_one()
                 connection.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, queue)))
             return result.rowcount == 1
-
-

@@ -137,9 +137,7 @@ class SqlJobRepository:
         return [_job(row) for row in self._c.execute(query)]
 
     def list_by_results_state(self, user_id: str, state: ResultsState) -> list[Job]:
-        query = jobs.select().where(
-            jobs.c.user_id == user_id, jobs.c.results_state == state.value
-        )
+        query = jobs.select().where(jobs.c.user_id == user_id, jobs.c.results_state == state.value)
         return [_job(row) for row in self._c.execute(query)]
 
 

@@ -120,7 +120,9 @@ notifications = Table(
 queue_messages = Table(
     "queue_messages",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("queue", String(64), nullable=False),
     Column("topic", String(64), nullable=False),
     Column("payload", Text, nullable=False),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
@@ -274,10 +275,17 @@ def get_log(job_id: str) -> Any:
     if not job.log_key:
         return error(409, f"Job {job.id} is {job.status.value} and has no log yet.")
     try:
-        with c.storage.open(job.log_key) as fh:
-            data = fh.read()
+        fh = c.storage.open(job.log_key)
     except KeyError:
         log.warning("job %s: log %s is missing from storage", job.id, job.log_key)
         return error(409, f"The log of job {job.id} is not available.")
-    text = data.decode("utf-8", errors="replace")
-    return Response(text, status=200, mimetype="text/plain")
+    return Response(_chunks(fh), status=200, mimetype="text/plain")
+
+
+def _chunks(fh: BinaryIO, size: int = 64 * 1024) -> Iterator[bytes]:
+    """Stream a file, closing it at the end or when the client goes away."""
+    try:
+        while chunk := fh.read(size):
+            yield chunk
+    finally:
+        fh.close()

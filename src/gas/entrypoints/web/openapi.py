@@ -12,6 +12,11 @@ from gas import __version__ as gas_version
 from gas.services.jobs import ASSEMBLIES
 
 OPENAPI_VERSION = "3.1.0"
+EXAMPLE_VCF = (
+    "##fileformat=VCFv4.2\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    "1\t69511\t.\tA\tG\t50\tPASS\t.\n"
+)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -63,10 +68,11 @@ ONE_JOB_ERRORS = {
 }
 
 
-def _job_links(*operations: str) -> dict[str, Any]:
-    """OpenAPI links from a response carrying a job to the operations on that job."""
+def _job_links(*operations: str, source: str = "/id") -> dict[str, Any]:
+    """OpenAPI links from a response carrying a job (its id at ``source``, a JSON pointer) to
+    the operations on that job."""
     return {
-        op: {"operationId": op, "parameters": {"job_id": "$response.body#/id"}}
+        op: {"operationId": op, "parameters": {"job_id": f"$response.body#{source}"}}
         for op in operations
     }
 
@@ -177,7 +183,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             "version": gas_version,
             "description": "Submit VCF files for annotation, follow the jobs and download "
             "their results. Authenticate with an API token (`gas tokens create EMAIL`) in an "
-            "`Authorization: Bearer <token>` header. Every error is `{\"error\": \"...\"}`.",
+            '`Authorization: Bearer <token>` header. Every error is `{"error": "..."}`.',
         },
         "servers": [{"url": server_url}],
         "security": [{"bearerAuth": []}],
@@ -224,6 +230,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                                             "type": "string",
                                             "contentMediaType": "application/octet-stream",
                                             "description": "The VCF (plain, gzip or bgzip).",
+                                            "examples": [EXAMPLE_VCF],
                                         },
                                         "assembly": {
                                             "type": "string",
@@ -281,7 +288,12 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         },
                     ],
                     "responses": {
-                        "200": _json_body("The jobs.", "JobList"),
+                        "200": {
+                            **_json_body("The jobs.", "JobList"),
+                            "links": _job_links(
+                                "getJob", "getJobResults", "getJobLog", source="/jobs/0/id"
+                            ),
+                        },
                         "400": _error("`limit` or `offset` is not a number in range."),
                         "401": UNAUTHORIZED,
                     },

@@ -26,6 +26,7 @@ from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan, human_size
 from gas.entrypoints.web import MULTIPART_SLACK, container, csrf
 from gas.entrypoints.web.auth import login_required
+from gas.entrypoints.web.errors import MESSAGES, render_error
 from gas.services import accounts, jobs
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,7 @@ def time_tag(moment: datetime | None, testid: str = "") -> Markup:
     attr = Markup(' data-testid="{}"').format(testid) if testid else Markup("")
     if moment is None:
         return Markup('<span class="text-muted"{}>—</span>').format(attr)
-    return Markup('<time datetime="{}"{}>{}</time>').format(
-        utc_iso(moment), attr, utc_text(moment)
-    )
+    return Markup('<time datetime="{}"{}>{}</time>').format(utc_iso(moment), attr, utc_text(moment))
 
 
 @bp.app_template_global("status_badge_class")
@@ -356,7 +355,14 @@ def details(job_id: str) -> Any:
 @bp.get("/annotations/<job_id>/status.json")
 @login_required
 def status(job_id: str) -> Any:
-    return status_payload(_owned_job(job_id)), 200, {"Cache-Control": "no-store"}
+    c = container()
+    try:
+        job = jobs.get_job(c.uow(readonly=True), job_id, g.user.id)
+    except NotFound:
+        return {"error": MESSAGES[404]}, 404
+    except Forbidden:
+        return {"error": MESSAGES[403]}, 403
+    return status_payload(job), 200, {"Cache-Control": "no-store"}
 
 
 @bp.get("/annotations/<job_id>/input")
@@ -365,7 +371,7 @@ def download_input(job_id: str) -> Any:
     job = _owned_job(job_id)
     c = container()
     if not c.storage.exists(job.input_key):
-        abort(404, "The input file of this job is no longer stored.")
+        return render_error(404, "The input file of this job is no longer stored.")
     return redirect(
         c.storage.download_url(
             job.input_key,
@@ -415,7 +421,7 @@ def job_log(job_id: str) -> Any:
             raw = fh.read(MAX_LOG_BYTES + 1)
     except KeyError:
         log.warning("job %s: log %s is missing from storage", job.id, job.log_key)
-        abort(404, "The log file of this job is no longer stored.")
+        return render_error(404, "The log file of this job is no longer stored.")
     truncated = len(raw) > MAX_LOG_BYTES
     text = raw[:MAX_LOG_BYTES].decode("utf-8", errors="replace")
     return render_template("log.html", job=job, text=text, truncated=truncated)

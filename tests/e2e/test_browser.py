@@ -1,0 +1,160 @@
+"""The researcher's journey through the real pages, in Debian's headless Chromium.
+
+Runs on SQLite only: what it tests is the browser side (forms, live status, downloads); the
+same server code is run on PostgreSQL by tests/e2e/test_serve.py.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import wait_for
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+if not os.path.exists(CHROMIUM):
+    if IN_CI:
+        raise RuntimeError("CI needs Debian's chromium for the browser tests (.ci/run installs it)")
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+VCF = (
+    "##fileformat=VCFv4.3\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    "17\t7675088\trs28934578\tC\tT\t50\tPASS\t.\n"
+    "17\t43045700\t.\tA\tAG\t50\tPASS\t.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the pages: {errors}"
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    # Overrides the two-backend fixture: see the module docstring.
+    return f"sqlite:///{tmp_path / 'gas.db'}"
+
+
+def sign_up(page: Page, url: str, address: str) -> None:
+    page.goto(url + "/signup")
+    page.fill("#name", "Barbara McClintock")
+    page.fill("#email", address)
+    page.fill("#institution", "Cold Spring Harbor")
+    page.fill("#password", "jumping genes 1983")
+    page.fill("#password_confirm", "jumping genes 1983")
+    page.click("button[type=submit]")
+    expect(page.get_by_test_id("logout")).to_be_visible()
+
+
+def test_free_user_journey_in_the_browser(make_server, page: Page) -> None:  # type: ignore[no-untyped-def]
+    server = make_server()
+    server.start("web")  # workers start later, so the page sees the job waiting
+    sign_up(page, server.url, "barbara@example.org")
+
+    # 1. The 150 KB limit: the browser says so at once...
+    page.goto(server.url + "/annotate")
+    big = {"name": "big.vcf", "mimeType": "text/plain", "buffer": b"#" * (200 * 1024)}
+    page.get_by_test_id("file-input").set_input_files(big)
+    expect(page.get_by_test_id("upload-size-error")).to_be_visible()
+    expect(page.get_by_test_id("upload-size-upgrade-link")).to_be_visible()
+    # ...and the server refuses it even when the browser check is bypassed.
+    page.evaluate("document.querySelector('[data-max-bytes]').removeAttribute('data-max-bytes')")
+    page.evaluate("document.querySelector('[data-testid=annotate-form]').submit()")
+    expect(page.get_by_test_id("upload-error")).to_contain_text("Upgrade to Premium")
+    expect(page.get_by_test_id("upload-upgrade-link")).to_be_visible()
+
+    # 2. A real upload.
+    page.goto(server.url + "/annotate")
+    page.get_by_test_id("file-input").set_input_files(
+        {"name": "mcclintock.vcf", "mimeType": "text/plain", "buffer": VCF.encode()}
+    )
+    page.get_by_test_id("annotate-submit").click()
+    expect(page.get_by_test_id("received-message")).to_contain_text("Annotation request received")
+    job_id = page.get_by_test_id("job-id").inner_text().strip()
+
+    # 3. My Annotations shows it PENDING; the status changes live once a worker runs.
+    page.goto(server.url + "/annotations")
+    row = page.locator(f"[data-testid=job-row][data-job-id='{job_id}']")
+    expect(row.get_by_test_id("job-status")).to_contain_text("PENDING")
+    expect(row.get_by_test_id("job-file-name")).to_have_text("mcclintock.vcf")
+    page.evaluate("window.__notReloaded = true")
+    server.spawn("worker", "all")
+    expect(row.get_by_test_id("job-status")).to_contain_text("COMPLETED", timeout=60_000)
+    assert page.evaluate("window.__notReloaded === true"), "the list must update without a reload"
+
+    # 4. Details: results download and the log.
+    row.get_by_test_id("job-link").click()
+    expect(page.get_by_test_id("job-status")).to_contain_text("COMPLETED")
+    expect(page.get_by_test_id("job-completed")).to_contain_text("UTC")
+    with page.expect_download() as info:
+        page.get_by_test_id("results-link").click()
+    download = info.value
+    assert download.suggested_filename == "mcclintock.annot.vcf"
+    with open(download.path()) as fh:
+        content = fh.read()
+    assert "##INFO=<ID=ANN," in content and "TP53" in content
+    page.get_by_test_id("log-link").click()
+    expect(page.get_by_test_id("log-text")).to_contain_text("Total: 2")
+
+    # 5. The email.
+    mails = wait_for(server.outbox, 30, "the email")
+    message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == f"Results available for job {job_id}"
+
+
+def test_details_page_turns_completed_without_reload(make_server, page: Page) -> None:  # type: ignore[no-untyped-def]
+    server = make_server()
+    server.start("web")
+    sign_up(page, server.url, "live@example.org")
+    page.goto(server.url + "/annotate")
+    page.get_by_test_id("file-input").set_input_files(
+        {"name": "live.vcf", "mimeType": "text/plain", "buffer": VCF.encode()}
+    )
+    page.get_by_test_id("annotate-submit").click()
+    page.get_by_test_id("job-link").click()
+    expect(page.get_by_test_id("job-status")).to_contain_text("PENDING")
+    expect(page.get_by_test_id("results-link")).to_have_count(0)
+    server.spawn("worker", "all")
+    expect(page.get_by_test_id("job-status")).to_contain_text("COMPLETED", timeout=60_000)
+    expect(page.get_by_test_id("results-link")).to_be_visible()

@@ -1,0 +1,651 @@
+"""In-memory fakes of every port (``gas.ports``), for unit tests of the domain and services.
+
+They keep the semantics the services rely on, not just the signatures:
+
+- ``FakeUnitOfWork``: a transaction over a ``FakeDatabase``. Entering takes a private working
+  copy of the committed state; ``commit()`` writes the staged changes *and* delivers the
+  messages published in the transaction; ``rollback()`` or leaving the block without a commit
+  drops both. So a test can prove "no job without its request" (and the reverse).
+- Repositories hand out copies, as a database would: a change not ``save``d is not kept.
+- ``FakeQueue`` fans a topic out to its subscriber queues (``gas.domain.events.subscribers``).
+- ``FakeObjectStore`` refuses objects over ``max_bytes`` and then keeps nothing.
+
+Everything is plain Python; nothing here sleeps or touches the network.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import urlencode
+
+from gas import ports
+from gas.domain import events
+from gas.domain.jobs import Job, JobStatus
+from gas.domain.users import User
+from gas.ports import ApiToken, Delivery, ObjectTooLarge
+
+# --- clock ----------------------------------------------------------------------------------
+
+EPOCH = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime = EPOCH) -> None:
+        if start.tzinfo is None:
+            raise ValueError("FakeClock needs a timezone-aware time")
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        self._now = moment
+
+    def advance(self, seconds: float) -> datetime:
+        self._now += timedelta(seconds=seconds)
+        return self._now
+
+
+# --- passwords ------------------------------------------------------------------------------
+
+
+class FakeHasher:
+    """Cheap and deterministic, NOT a password hash: for tests only.
+
+    ``needs_rehash`` is True for hashes made by a hasher with another ``scheme``, so a test can
+    prove that log-in upgrades old hashes.
+    """
+
+    def __init__(self, scheme: str = "plain") -> None:
+        self.prefix = scheme + "$"
+
+    def hash(self, password: str) -> str:
+        return self.prefix + password[::-1]
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        scheme, sep, rest = password_hash.partition("$")
+        return bool(sep) and rest == password[::-1]
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith(self.prefix)
+
+
+# --- queue ----------------------------------------------------------------------------------
+
+
+@dataclass
+class QueuedMessage:
+    id: str
+    queue: str
+    topic: str
+    payload: dict[str, Any]
+    available_at: datetime
+    attempts: int = 0
+    max_attempts: int = 5
+    state: str = "ready"  # ready | leased | done | dead
+    receipt: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+class FakeQueue:
+    """``gas.ports.MessageQueue`` in memory: topics fan out to subscriber queues.
+
+    ``published[topic]`` lists every payload ever published on ``topic`` (committed ones only,
+    when publishing goes through a ``FakeUnitOfWork``).
+    """
+
+    def __init__(self, clock: FakeClock | None = None, *, max_attempts: int = 5) -> None:
+        self.clock = clock or FakeClock()
+        self.max_attempts = max_attempts
+        self.published: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.messages: list[QueuedMessage] = []
+        self._ids = itertools.count(1)
+
+    # publishing
+    def publish(self, topic: str, payload: dict[str, Any], *, delay: float = 0.0) -> None:
+        queues = events.subscribers(topic)  # unknown topic -> ValueError, as the real queue
+        payload = copy.deepcopy(payload)
+        self.published[topic].append(payload)
+        for queue in queues:
+            self.messages.append(
+                QueuedMessage(
+                    id=str(next(self._ids)),
+                    queue=queue,
+                    topic=topic,
+                    payload=copy.deepcopy(payload),
+                    available_at=self.clock.now() + timedelta(seconds=delay),
+                    max_attempts=self.max_attempts,
+                )
+            )
+
+    # consuming
+    def claim(self, queue: str) -> Delivery | None:
+        now = self.clock.now()
+        for m in self.messages:
+            if m.queue == queue and m.state == "ready" and m.available_at <= now:
+                m.state = "leased"
+                m.attempts += 1
+                m.receipt = f"{m.id}:{m.attempts}:{next(self._ids)}"
+                return Delivery(
+                    id=m.id,
+                    queue=m.queue,
+                    topic=m.topic,
+                    payload=copy.deepcopy(m.payload),
+                    attempt=m.attempts,
+                    max_attempts=m.max_attempts,
+                    receipt=m.receipt,
+                )
+        return None
+
+    def _leased(self, delivery: Delivery) -> QueuedMessage | None:
+        for m in self.messages:
+            if m.id == delivery.id and m.state == "leased" and m.receipt == delivery.receipt:
+                return m
+        return None
+
+    def ack(self, delivery: Delivery) -> bool:
+        m = self._leased(delivery)
+        if m is None:
+            return False
+        m.state = "done"
+        return True
+
+    def fail(self, delivery: Delivery, error: str) -> None:
+        m = self._leased(delivery)
+        if m is None:
+            return
+        m.errors.append(error)
+        if m.attempts >= m.max_attempts:
+            m.state = "dead"
+        else:
+            m.state = "ready"
+            m.available_at = self.clock.now() + timedelta(seconds=2 ** (m.attempts - 1))
+
+    def release(self, delivery: Delivery) -> None:
+        m = self._leased(delivery)
+        if m is None:
+            return
+        m.state = "ready"
+        m.attempts -= 1  # a release does not count as an attempt
+
+    def heartbeat(self, delivery: Delivery) -> bool:
+        return self._leased(delivery) is not None
+
+    def wait(self, queues: list[str], timeout: float) -> None:
+        return None  # never sleeps: tests drive the clock
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for m in self.messages:
+            state = (
+                "delayed" if m.state == "ready" and m.available_at > self.clock.now() else m.state
+            )
+            counts = out.setdefault(m.queue, {"ready": 0, "leased": 0, "delayed": 0, "dead": 0})
+            if state in counts:
+                counts[state] += 1
+        return out
+
+    # for assertions
+    def payloads(self, queue: str) -> list[tuple[str, dict[str, Any]]]:
+        """(topic, payload) of every message ever routed to ``queue``, in order."""
+        return [(m.topic, m.payload) for m in self.messages if m.queue == queue]
+
+    def topics(self) -> list[str]:
+        """Every topic published so far, once per message, in order."""
+        return [topic for topic, payloads in self.published.items() for _ in payloads]
+
+
+# --- metadata: a database with transactions -------------------------------------------------
+
+
+@dataclass
+class Tables:
+    users: dict[str, User] = field(default_factory=dict)
+    jobs: dict[str, Job] = field(default_factory=dict)
+    tokens: dict[str, ApiToken] = field(default_factory=dict)
+    notifications: dict[str, datetime] = field(default_factory=dict)
+
+    def copy(self) -> Tables:
+        return copy.deepcopy(self)
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    """What one commit wrote: the rows it changed (table -> keys) and the messages it sent."""
+
+    changed: dict[str, frozenset[str]]
+    messages: tuple[tuple[str, dict[str, Any]], ...]
+
+    @property
+    def topics(self) -> list[str]:
+        return [topic for topic, _ in self.messages]
+
+
+class CommitFailed(Exception):
+    """What a ``FakeDatabase`` told to fail raises from ``commit()``."""
+
+
+class FakeDatabase:
+    """The committed state shared by every ``FakeUnitOfWork`` made by one factory.
+
+    Read the committed rows directly (``db.jobs[job_id]``) in assertions; write through a unit
+    of work in arrangements so that the services see exactly what a real database would give.
+    """
+
+    def __init__(self, queue: FakeQueue | None = None) -> None:
+        self.committed = Tables()
+        self.queue = queue if queue is not None else FakeQueue()
+        self.commits: list[CommitRecord] = []
+        self.fail_commits = 0  # the next N commits raise CommitFailed and keep nothing
+
+    @property
+    def users(self) -> dict[str, User]:
+        return self.committed.users
+
+    @property
+    def jobs(self) -> dict[str, Job]:
+        return self.committed.jobs
+
+    @property
+    def tokens(self) -> dict[str, ApiToken]:
+        return self.committed.tokens
+
+    @property
+    def notifications(self) -> dict[str, datetime]:
+        return self.committed.notifications
+
+
+def _detached(job: Job) -> Job:
+    """A copy without pending events: a database stores the state, not the announcements."""
+    return dataclasses.replace(copy.deepcopy(job), events=[])
+
+
+class FakeUserRepository:
+    def __init__(self, rows: dict[str, User]) -> None:
+        self._rows = rows
+
+    def add(self, user: User) -> None:
+        if user.id in self._rows:
+            raise KeyError(f"duplicate user id {user.id}")
+        if any(u.email == user.email for u in self._rows.values()):
+            raise KeyError(f"duplicate email {user.email}")  # the unique index of the real table
+        self._rows[user.id] = copy.deepcopy(user)
+
+    def get(self, user_id: str) -> User | None:
+        user = self._rows.get(user_id)
+        return copy.deepcopy(user) if user is not None else None
+
+    def get_by_email(self, email: str) -> User | None:
+        for user in self._rows.values():
+            if user.email == email:
+                return copy.deepcopy(user)
+        return None
+
+    def save(self, user: User) -> None:
+        if user.id not in self._rows:
+            raise KeyError(f"no user {user.id} to save")
+        self._rows[user.id] = copy.deepcopy(user)
+
+
+class FakeJobRepository:
+    def __init__(self, rows: dict[str, Job]) -> None:
+        self._rows = rows
+
+    def add(self, job: Job) -> None:
+        if job.id in self._rows:
+            raise KeyError(f"duplicate job id {job.id}")
+        self._rows[job.id] = _detached(job)
+
+    def get(self, job_id: str, *, for_update: bool = False) -> Job | None:
+        job = self._rows.get(job_id)
+        return _detached(job) if job is not None else None
+
+    def save(self, job: Job) -> None:
+        if job.id not in self._rows:
+            raise KeyError(f"no job {job.id} to save")
+        self._rows[job.id] = _detached(job)
+
+    def set_progress(self, job_id: str, progress: float) -> None:
+        job = self._rows.get(job_id)
+        if job is not None and job.status is JobStatus.RUNNING:
+            job.progress = progress
+
+    def list_for_user(self, user_id: str, *, limit: int = 100, offset: int = 0) -> list[Job]:
+        mine = [j for j in self._rows.values() if j.user_id == user_id]
+        mine.sort(key=lambda j: j.submitted_at, reverse=True)
+        return [_detached(j) for j in mine[offset : offset + limit]]
+
+
+class FakeTokenRepository:
+    def __init__(self, rows: dict[str, ApiToken]) -> None:
+        self._rows = rows
+
+    def add(self, token: ApiToken) -> None:
+        if token.id in self._rows or self.get_by_hash(token.token_hash) is not None:
+            raise KeyError("duplicate token")
+        self._rows[token.id] = token
+
+    def get_by_hash(self, token_hash: str) -> ApiToken | None:
+        for token in self._rows.values():
+            if token.token_hash == token_hash:
+                return token
+        return None
+
+    def touch(self, token_id: str, when: datetime) -> None:
+        if token_id in self._rows:
+            self._rows[token_id] = dataclasses.replace(self._rows[token_id], last_used_at=when)
+
+    def list_for_user(self, user_id: str) -> list[ApiToken]:
+        return sorted(
+            (t for t in self._rows.values() if t.user_id == user_id), key=lambda t: t.created_at
+        )
+
+    def revoke(self, token_id: str, user_id: str, when: datetime) -> bool:
+        token = self._rows.get(token_id)
+        if token is None or token.user_id != user_id or token.revoked_at is not None:
+            return False
+        self._rows[token_id] = dataclasses.replace(token, revoked_at=when)
+        return True
+
+
+class FakeNotificationLog:
+    def __init__(self, rows: dict[str, datetime]) -> None:
+        self._rows = rows
+
+    def was_sent(self, key: str) -> bool:
+        return key in self._rows
+
+    def record(self, key: str, when: datetime) -> None:
+        self._rows.setdefault(key, when)
+
+
+class FakeUnitOfWork:
+    """``with uow: ...; uow.commit()``: nothing is kept, and nothing published is delivered,
+    unless ``commit()`` is called. The same object may be entered again afterwards."""
+
+    users: ports.UserRepository
+    jobs: ports.JobRepository
+    tokens: ports.TokenRepository
+    notifications: ports.NotificationLog
+
+    def __init__(self, db: FakeDatabase) -> None:
+        self.db = db
+        self._base: Tables | None = None
+        self._work: Tables | None = None
+        self._pending: list[tuple[str, dict[str, Any], float]] = []
+
+    def __enter__(self) -> FakeUnitOfWork:
+        if self._work is not None:
+            raise RuntimeError("FakeUnitOfWork entered twice without leaving")
+        self._begin()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rollback()
+        self._base = self._work = None
+
+    def _begin(self) -> None:
+        self._base = self.db.committed.copy()
+        self._work = self._base.copy()
+        self.users = FakeUserRepository(self._work.users)
+        self.jobs = FakeJobRepository(self._work.jobs)
+        self.tokens = FakeTokenRepository(self._work.tokens)
+        self.notifications = FakeNotificationLog(self._work.notifications)
+        self._pending = []
+
+    def publish(self, topic: str, payload: dict[str, Any], *, delay: float = 0.0) -> None:
+        self._require_transaction()
+        events.subscribers(topic)  # refuse unknown topics at once, as the real outbox does
+        self._pending.append((topic, copy.deepcopy(payload), delay))
+
+    def commit(self) -> None:
+        base, work = self._require_transaction()
+        if self.db.fail_commits > 0:
+            self.db.fail_commits -= 1
+            raise CommitFailed("the database refused the commit")
+        changed: dict[str, frozenset[str]] = {}
+        for name in ("users", "jobs", "tokens", "notifications"):
+            before: dict[str, Any] = getattr(base, name)
+            after: dict[str, Any] = getattr(work, name)
+            committed: dict[str, Any] = getattr(self.db.committed, name)
+            keys = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+            # Job equality ignores events, and a field-by-field compare is what a row update is.
+            for k in keys:
+                if k in after:
+                    committed[k] = copy.deepcopy(after[k])
+                else:
+                    committed.pop(k, None)
+            if keys:
+                changed[name] = frozenset(keys)
+        messages = tuple((topic, payload) for topic, payload, _ in self._pending)
+        for topic, payload, delay in self._pending:
+            self.db.queue.publish(topic, payload, delay=delay)
+        self.db.commits.append(CommitRecord(changed=changed, messages=messages))
+        self._pending = []
+        self._begin()  # the next statement, if any, begins a new transaction
+
+    def rollback(self) -> None:
+        if self._work is not None:
+            self._begin()  # back to the committed state, published messages dropped
+
+    def _require_transaction(self) -> tuple[Tables, Tables]:
+        if self._base is None or self._work is None:
+            raise RuntimeError("use the unit of work as a context manager")
+        return self._base, self._work
+
+
+class FakeUnitOfWorkFactory:
+    """``gas.ports.UnitOfWorkFactory``: every unit of work it makes shares one database."""
+
+    def __init__(self, db: FakeDatabase | None = None) -> None:
+        self.db = db if db is not None else FakeDatabase()
+
+    def __call__(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.db)
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+class FakeObjectStore:
+    """Objects as bytes in a dict."""
+
+    CHUNK = 8192
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.fail_puts = 0  # the next N puts raise OSError and keep nothing
+
+    def put(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> int:
+        if self.fail_puts > 0:
+            self.fail_puts -= 1
+            raise OSError("the object store is unavailable")
+        buf = bytearray()
+        while chunk := stream.read(self.CHUNK):
+            buf += chunk
+            if max_bytes is not None and len(buf) > max_bytes:
+                raise ObjectTooLarge(max_bytes)  # nothing kept
+        self.objects[key] = bytes(buf)
+        return len(buf)
+
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        if key not in self.objects:
+            raise KeyError(key)
+        return self._open(self.objects[key])
+
+    @staticmethod
+    @contextmanager
+    def _open(data: bytes) -> Iterator[BinaryIO]:
+        with io.BytesIO(data) as fh:
+            yield fh
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def size(self, key: str) -> int:
+        return len(self.objects[key])
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        return iter(sorted(k for k in self.objects if k.startswith(prefix)))
+
+    def download_url(self, key: str, *, file_name: str, expires_in: int) -> str:
+        if key not in self.objects:
+            raise KeyError(key)
+        return f"fake://{key}?{urlencode({'name': file_name, 'ttl': expires_in})}"
+
+
+# --- mail -----------------------------------------------------------------------------------
+
+
+class FakeMailer:
+    """Keeps every sent message; ``fail_times`` sends fail first (as an unreachable server)."""
+
+    def __init__(self, fail_times: int = 0) -> None:
+        self.sent: list[EmailMessage] = []
+        self.fail_times = fail_times
+        self.attempts = 0
+
+    def send(self, message: EmailMessage) -> None:
+        self.attempts += 1
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise ConnectionRefusedError("mail server unreachable")
+        self.sent.append(message)
+
+
+# --- the annotation engine ------------------------------------------------------------------
+
+
+class FakeBadInput(Exception):
+    """The fake engine's "bad input" error, shaped like ``gas.annotation.InvalidInputError``."""
+
+    def __init__(self, reason: str, details: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+class EngineCrash(RuntimeError):
+    """An unexpected engine error (a bug, a full disk …)."""
+
+
+def fake_output_stem(file_name: str) -> str:
+    """The engine's naming: ``x.vcf.gz`` -> ``x``."""
+    for suffix in (".gz", ".bgz", ".vcf"):
+        if file_name.endswith(suffix) and len(file_name) > len(suffix):
+            file_name = file_name[: -len(suffix)]
+    return file_name
+
+
+@dataclass
+class FakeEngineOutputs:
+    annotated_vcf: Path
+    count_log: Path
+    summary_json: Path
+
+
+@dataclass
+class EngineCall:
+    input_path: Path
+    input_bytes: bytes
+    output_dir: Path
+    output_name: str
+    assembly: str | None
+
+
+@dataclass
+class FakeEngine:
+    """Stands for ``gas.annotation.annotate_file``.
+
+    Writes ``<stem>.annot.vcf``, ``<stem>.count.log`` and ``<stem>.summary.json``; or raises
+    ``raises`` (a ``FakeBadInput`` for bad input, anything else for an unexpected error) the
+    next ``fail_times`` calls (every call when ``fail_times`` is None). ``during`` runs while
+    the engine works, after it reported progress 0.5 — to look at the world mid-annotation.
+    """
+
+    raises: BaseException | None = None
+    fail_times: int | None = None
+    during: Callable[[], None] | None = None
+    calls: list[EngineCall] = field(default_factory=list)
+
+    def __call__(
+        self,
+        input_path: Path,
+        output_dir: Path,
+        *,
+        output_name: str,
+        assembly: str | None,
+        progress: Callable[[float], None],
+    ) -> FakeEngineOutputs:
+        self.calls.append(
+            EngineCall(input_path, input_path.read_bytes(), output_dir, output_name, assembly)
+        )
+        progress(0.5)
+        if self.during is not None:
+            self.during()
+        if self.raises is not None and (self.fail_times is None or self.fail_times > 0):
+            if self.fail_times is not None:
+                self.fail_times -= 1
+            raise self.raises
+        stem = fake_output_stem(output_name)
+        data = input_path.read_bytes()
+        outputs = FakeEngineOutputs(
+            annotated_vcf=output_dir / f"{stem}.annot.vcf",
+            count_log=output_dir / f"{stem}.count.log",
+            summary_json=output_dir / f"{stem}.summary.json",
+        )
+        outputs.annotated_vcf.write_bytes(b"##annotated by the fake engine\n" + data)
+        lines = data.count(b"\n")
+        outputs.count_log.write_text(f"Total variants: {lines}\n")
+        outputs.summary_json.write_text(json.dumps({"input": output_name}))
+        return outputs
+
+    @property
+    def temp_dirs(self) -> list[Path]:
+        """The private directories the service gave the engine (each call's input's parent's
+        parent)."""
+        return [call.input_path.parent.parent for call in self.calls]
+
+
+def fake_engine(
+    *, raises: BaseException | None = None, fail_times: int | None = None
+) -> FakeEngine:
+    """A fake engine that succeeds, or raises ``raises`` (``fail_times`` times, or always)."""
+    return FakeEngine(raises=raises, fail_times=fail_times)
+
+
+if TYPE_CHECKING:  # `mypy tests/fakes.py` proves that every fake implements its port
+
+    def _fakes_implement_ports() -> None:
+        from gas.services.annotate import Engine
+
+        db = FakeDatabase()
+        _clock: ports.Clock = FakeClock()
+        _hasher: ports.PasswordHasher = FakeHasher()
+        _queue: ports.MessageQueue = FakeQueue()
+        _uow: ports.UnitOfWork = FakeUnitOfWork(db)
+        _factory: ports.UnitOfWorkFactory = FakeUnitOfWorkFactory(db)
+        _users: ports.UserRepository = FakeUserRepository({})
+        _jobs: ports.JobRepository = FakeJobRepository({})
+        _tokens: ports.TokenRepository = FakeTokenRepository({})
+        _log: ports.NotificationLog = FakeNotificationLog({})
+        _store: ports.ObjectStore = FakeObjectStore()
+        _mailer: ports.Mailer = FakeMailer()
+        _engine: Engine = fake_engine()
