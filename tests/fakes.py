@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 
 from gas import ports
 from gas.domain import events
-from gas.domain.jobs import Job, JobStatus
+from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
 from gas.ports import ApiToken, Delivery, ObjectTooLarge
 
@@ -218,6 +218,7 @@ class Tables:
     jobs: dict[str, Job] = field(default_factory=dict)
     tokens: dict[str, ApiToken] = field(default_factory=dict)
     notifications: dict[str, datetime] = field(default_factory=dict)
+    billing_events: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return copy.deepcopy(self)
@@ -285,13 +286,19 @@ class FakeUserRepository:
             raise KeyError(f"duplicate email {user.email}")  # the unique index of the real table
         self._rows[user.id] = copy.deepcopy(user)
 
-    def get(self, user_id: str) -> User | None:
+    def get(self, user_id: str, *, for_update: bool = False) -> User | None:
         user = self._rows.get(user_id)
         return copy.deepcopy(user) if user is not None else None
 
     def get_by_email(self, email: str) -> User | None:
         for user in self._rows.values():
             if user.email == email:
+                return copy.deepcopy(user)
+        return None
+
+    def get_by_billing_customer(self, customer_id: str) -> User | None:
+        for user in self._rows.values():
+            if user.billing_customer_id == customer_id:
                 return copy.deepcopy(user)
         return None
 
@@ -328,6 +335,19 @@ class FakeJobRepository:
         mine = [j for j in self._rows.values() if j.user_id == user_id]
         mine.sort(key=lambda j: j.submitted_at, reverse=True)
         return [_detached(j) for j in mine[offset : offset + limit]]
+
+    def list_by_results_state(self, user_id: str, state: ResultsState) -> list[Job]:
+        return [
+            _detached(j)
+            for j in self._rows.values()
+            if j.user_id == user_id and j.results_state is state
+        ]
+
+    def get_by_archive_id(self, archive_id: str, *, for_update: bool = False) -> Job | None:
+        for job in self._rows.values():
+            if job.archive_id == archive_id:
+                return _detached(job)
+        return None
 
 
 class FakeTokenRepository:
@@ -373,6 +393,19 @@ class FakeNotificationLog:
         self._rows.setdefault(key, when)
 
 
+class FakeBillingEventLog:
+    def __init__(self, rows: dict[str, tuple[str, datetime]]) -> None:
+        self._rows = rows
+
+    def seen(self, event_id: str) -> bool:
+        return event_id in self._rows
+
+    def record(self, event_id: str, kind: str, when: datetime) -> None:
+        if event_id in self._rows:
+            raise KeyError(f"duplicate billing event {event_id}")  # the primary key
+        self._rows[event_id] = (kind, when)
+
+
 class FakeUnitOfWork:
     """``with uow: ...; uow.commit()``: nothing is kept, and nothing published is delivered,
     unless ``commit()`` is called. The same object may be entered again afterwards."""
@@ -381,6 +414,7 @@ class FakeUnitOfWork:
     jobs: ports.JobRepository
     tokens: ports.TokenRepository
     notifications: ports.NotificationLog
+    billing_events: ports.BillingEventLog
 
     def __init__(self, db: FakeDatabase) -> None:
         self.db = db
@@ -405,6 +439,7 @@ class FakeUnitOfWork:
         self.jobs = FakeJobRepository(self._work.jobs)
         self.tokens = FakeTokenRepository(self._work.tokens)
         self.notifications = FakeNotificationLog(self._work.notifications)
+        self.billing_events = FakeBillingEventLog(self._work.billing_events)
         self._pending = []
 
     def publish(self, topic: str, payload: dict[str, Any], *, delay: float = 0.0) -> None:
@@ -418,7 +453,7 @@ class FakeUnitOfWork:
             self.db.fail_commits -= 1
             raise CommitFailed("the database refused the commit")
         changed: dict[str, frozenset[str]] = {}
-        for name in ("users", "jobs", "tokens", "notifications"):
+        for name in ("users", "jobs", "tokens", "notifications", "billing_events"):
             before: dict[str, Any] = getattr(base, name)
             after: dict[str, Any] = getattr(work, name)
             committed: dict[str, Any] = getattr(self.db.committed, name)

@@ -10,7 +10,9 @@ from urllib.parse import urlparse
 
 from sqlalchemy.engine import Engine
 
+from gas.adapters.billing import billing_from_settings
 from gas.adapters.clock import SystemClock
+from gas.adapters.coldstore_local import LocalColdStore
 from gas.adapters.localfs import DownloadSigner, LocalObjectStore
 from gas.adapters.mail import mailer_from_url
 from gas.adapters.passwords import Argon2Hasher
@@ -19,7 +21,7 @@ from gas.adapters.sql.queue import SqlQueue
 from gas.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from gas.config import ConfigError, Settings
 from gas.domain.plans import PlanPolicy
-from gas.ports import Clock, Mailer, ObjectStore, PasswordHasher
+from gas.ports import Billing, Clock, ColdStore, Mailer, ObjectStore, PasswordHasher
 from gas.services.notify import MailSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ class Container:
     clock: Clock
     policy: PlanPolicy
     mail_settings: MailSettings
+    cold: ColdStore
+    billing: Billing
     _mailer: Mailer | None = field(default=None, repr=False)
 
     @property
@@ -78,6 +82,17 @@ def build(settings: Settings | None = None, *, migrate: bool = True, **overrides
     storage = overrides.pop("storage", None) or LocalObjectStore(
         _local_path(settings.storage_url, "GAS_STORAGE_URL"), signer=signer
     )
+    cold = overrides.pop("cold", None) or LocalColdStore(
+        _local_path(settings.coldstore_url, "GAS_COLDSTORE_URL"),
+        publish=queue.publish,
+        delays={
+            "Expedited": settings.coldstore_expedited_seconds,
+            "Standard": settings.coldstore_standard_seconds,
+            "Bulk": settings.coldstore_bulk_seconds,
+        },
+        refuse_expedited=settings.coldstore_refuse_expedited,
+    )
+    billing = overrides.pop("billing", None) or billing_from_settings(settings)
     return Container(
         settings=settings,
         engine=engine,
@@ -93,5 +108,7 @@ def build(settings: Settings | None = None, *, migrate: bool = True, **overrides
             free_retention_seconds=settings.free_retention_seconds,
         ),
         mail_settings=MailSettings(base_url=settings.base_url, sender=settings.mail_from),
+        cold=cold,
+        billing=billing,
         _mailer=overrides.pop("mailer", None),
     )

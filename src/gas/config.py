@@ -96,6 +96,15 @@ class Settings:
     queue_lease_seconds: float = 60.0
     queue_poll_seconds: float = 1.0
     annotator_processes: int = 1
+    # the local cold store's simulated retrieval delays (seconds) and refusals
+    coldstore_expedited_seconds: float = 2.0
+    coldstore_standard_seconds: float = 5.0
+    coldstore_bulk_seconds: float = 10.0
+    coldstore_refuse_expedited: bool = False
+    stripe_secret_key: str | None = field(default=None, repr=False)
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_price_id: str | None = None
+    stripe_api_base: str = "https://api.stripe.com"
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -108,6 +117,14 @@ class Settings:
         if billing not in {"off", "stripe"}:
             raise ConfigError(f"GAS_BILLING must be 'off' or 'stripe', got {billing!r}")
         secret = env.get("GAS_SECRET_KEY") or _secret_key(data_dir)
+        if billing == "stripe":
+            missing = [
+                name
+                for name in ("GAS_STRIPE_SECRET_KEY", "GAS_STRIPE_WEBHOOK_SECRET", "GAS_STRIPE_PRICE_ID")
+                if not env.get(name)
+            ]
+            if missing:
+                raise ConfigError(f"GAS_BILLING=stripe needs {', '.join(missing)}")
         return cls(
             data_dir=data_dir,
             database_url=env.get("GAS_DATABASE_URL") or f"sqlite:///{data_dir / 'gas.db'}",
@@ -130,6 +147,14 @@ class Settings:
             queue_lease_seconds=_float(env, "GAS_QUEUE_LEASE_SECONDS", 60.0),
             queue_poll_seconds=_float(env, "GAS_QUEUE_POLL_SECONDS", 1.0),
             annotator_processes=_int(env, "GAS_ANNOTATOR_PROCESSES", 1, 1),
+            coldstore_expedited_seconds=_float(env, "GAS_COLDSTORE_EXPEDITED_SECONDS", 2.0),
+            coldstore_standard_seconds=_float(env, "GAS_COLDSTORE_STANDARD_SECONDS", 5.0),
+            coldstore_bulk_seconds=_float(env, "GAS_COLDSTORE_BULK_SECONDS", 10.0),
+            coldstore_refuse_expedited=_bool(env, "GAS_COLDSTORE_REFUSE_EXPEDITED", False),
+            stripe_secret_key=env.get("GAS_STRIPE_SECRET_KEY") or None,
+            stripe_webhook_secret=env.get("GAS_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_price_id=env.get("GAS_STRIPE_PRICE_ID") or None,
+            stripe_api_base=(env.get("GAS_STRIPE_API_BASE") or "https://api.stripe.com").rstrip("/"),
             log_level=(env.get("GAS_LOG_LEVEL") or "INFO").upper(),
             extra={k: v for k, v in env.items() if k.startswith("GAS_")},
         )

@@ -13,7 +13,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, BinaryIO, Protocol
 
-from gas.domain.jobs import Job
+from gas.domain.jobs import Job, ResultsState
 from gas.domain.users import User
 
 
@@ -34,8 +34,13 @@ class PasswordHasher(Protocol):
 
 class UserRepository(Protocol):
     def add(self, user: User) -> None: ...
-    def get(self, user_id: str) -> User | None: ...
+    def get(self, user_id: str, *, for_update: bool = False) -> User | None:
+        """The user, locked until the unit of work ends when ``for_update`` (so that a plan
+        change waits for a decision that depends on the plan)."""
+        ...
+
     def get_by_email(self, email: str) -> User | None: ...
+    def get_by_billing_customer(self, customer_id: str) -> User | None: ...
     def save(self, user: User) -> None: ...
 
 
@@ -53,6 +58,12 @@ class JobRepository(Protocol):
     def list_for_user(self, user_id: str, *, limit: int = 100, offset: int = 0) -> list[Job]:
         """The user's jobs, newest first."""
         ...
+
+    def list_by_results_state(self, user_id: str, state: ResultsState) -> list[Job]:
+        """The user's jobs whose results are in ``state``."""
+        ...
+
+    def get_by_archive_id(self, archive_id: str, *, for_update: bool = False) -> Job | None: ...
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,13 @@ class NotificationLog(Protocol):
     def record(self, key: str, when: datetime) -> None: ...
 
 
+class BillingEventLog(Protocol):
+    """Billing webhook events already handled (providers deliver them at least once)."""
+
+    def seen(self, event_id: str) -> bool: ...
+    def record(self, event_id: str, kind: str, when: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: repositories plus the outbox of messages published in it.
 
@@ -92,6 +110,7 @@ class UnitOfWork(Protocol):
     jobs: JobRepository
     tokens: TokenRepository
     notifications: NotificationLog
+    billing_events: BillingEventLog
 
     def __enter__(self) -> UnitOfWork: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -197,4 +216,88 @@ class ObjectStore(Protocol):
 class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None:
         """Send (or file) one message; raises on failure so the event is retried."""
+        ...
+
+
+# --- cold storage -----------------------------------------------------------------------
+
+
+class RetrievalRefused(Exception):
+    """The cold store cannot take this retrieval now (e.g. no Expedited capacity)."""
+
+
+class NotRetrieved(Exception):
+    """The archive cannot be read: no retrieval has completed for it."""
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    archive_id: str
+    size: int
+    sha256: str
+
+
+class ColdStore(Protocol):
+    """Cheap storage whose objects cannot be read until a retrieval completes (Glacier-like).
+
+    Completion of a retrieval is announced by publishing ``results.restore_ready`` with
+    ``{"archive_id": ...}``, never discovered by polling.
+    """
+
+    tiers: tuple[str, ...]  # fastest first, e.g. ("Expedited", "Standard", "Bulk")
+
+    def archive(self, archive_id: str, stream: BinaryIO) -> ArchiveInfo:
+        """Store ``stream`` under ``archive_id`` (replacing any earlier copy); returns what was
+        stored, as the store itself measured it."""
+        ...
+
+    def describe(self, archive_id: str) -> ArchiveInfo | None:
+        """Size and checksum of the stored archive, or None if there is none."""
+        ...
+
+    def request_retrieval(self, archive_id: str, tier: str) -> float:
+        """Start a retrieval (idempotent); returns the expected wait in seconds. Raises
+        RetrievalRefused when the tier has no capacity, KeyError for an unknown archive."""
+        ...
+
+    def open_retrieved(self, archive_id: str) -> AbstractContextManager[BinaryIO]:
+        """Read a retrieved archive; NotRetrieved until the retrieval has completed."""
+        ...
+
+    def delete(self, archive_id: str) -> None:
+        """Remove the archive; no error if it is already gone."""
+        ...
+
+
+# --- billing ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillingEvent:
+    """A verified event from the payment provider."""
+
+    id: str
+    kind: str  # "subscription.started" or "subscription.ended"
+    user_id: str | None
+    customer_id: str | None
+
+
+class InvalidWebhook(Exception):
+    """A webhook whose signature, timestamp or payload cannot be trusted."""
+
+
+class Billing(Protocol):
+    enabled: bool
+
+    def checkout_url(self, user: User, *, success_url: str, cancel_url: str) -> str:
+        """Where to send the user to pay for Premium."""
+        ...
+
+    def portal_url(self, user: User, *, return_url: str) -> str:
+        """Where the user manages or cancels the subscription."""
+        ...
+
+    def parse_webhook(self, payload: bytes, headers: dict[str, str]) -> BillingEvent | None:
+        """Verify and decode a webhook; None for events GAS does not act on. Raises
+        InvalidWebhook."""
         ...

@@ -232,7 +232,11 @@ def test_saving_a_job_records_its_transitions(uows):
 def test_jobs_of_a_user_are_listed_newest_first_and_paged(uows):
     ada = add_user(uows)
     bob = add_user(uows)
-    ada_jobs = [add_job(uows, ada, submitted_at=T + timedelta(minutes=m)) for m in (5, 1, 9, 3)]
+    # ids in the opposite order of submission: the order must come from the times
+    ada_jobs = [
+        add_job(uows, ada, id=f"{9 - m}-{uuid.uuid4()}"[:36], submitted_at=T + timedelta(minutes=m))
+        for m in (5, 1, 9, 3)
+    ]
     add_job(uows, bob, submitted_at=T + timedelta(minutes=7))
 
     newest_first = sorted(ada_jobs, key=lambda j: j.submitted_at, reverse=True)

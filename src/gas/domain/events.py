@@ -13,6 +13,8 @@ JOB_FAILED: Final = "job.failed"
 USER_UPGRADED: Final = "user.upgraded"
 USER_DOWNGRADED: Final = "user.downgraded"
 RESULTS_RESTORE_READY: Final = "results.restore_ready"
+RESULTS_ARCHIVE_DUE: Final = "results.archive_due"  # the durable timer of the Free window
+RESULTS_RESTORED: Final = "results.restored"
 
 TOPICS: Final = (
     JOB_REQUESTED,
@@ -21,12 +23,18 @@ TOPICS: Final = (
     USER_UPGRADED,
     USER_DOWNGRADED,
     RESULTS_RESTORE_READY,
+    RESULTS_ARCHIVE_DUE,
+    RESULTS_RESTORED,
 )
 
 # worker kind (= its queue) -> the topics it consumes
 SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "annotator": (JOB_REQUESTED,),
-    "notifier": (JOB_COMPLETED, JOB_FAILED),
+    "notifier": (JOB_COMPLETED, JOB_FAILED, RESULTS_RESTORED),
+    # archives Free users' results when their window ends
+    "archiver": (JOB_COMPLETED, RESULTS_ARCHIVE_DUE, USER_DOWNGRADED),
+    # brings them back when their owner upgrades ("restore", then "thaw")
+    "restorer": (USER_UPGRADED, RESULTS_RESTORE_READY),
 }
 
 

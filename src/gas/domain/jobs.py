@@ -88,10 +88,14 @@ class Job:
     input_size: int | None = None
     progress: float | None = None
     # cold storage (Free plan)
+    archive_after: datetime | None = None  # the durable archive timer's due time
     archive_id: str | None = None
+    archive_size: int | None = None
+    archive_sha256: str | None = None
     archived_at: datetime | None = None
     restore_requested_at: datetime | None = None
     restore_tier: str | None = None
+    restore_expected_at: datetime | None = None
     restored_at: datetime | None = None
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list, compare=False)
 
@@ -131,6 +135,70 @@ class Job:
         self.error = one_line(reason)
         self.log_key = log_key
         self.events.append((events.JOB_FAILED, {"job_id": self.id}))
+        return True
+
+    # --- cold storage (Free plan) -------------------------------------------------------
+    # Destructive steps come last: write the new copy, verify it, record it, then delete the
+    # old one. Each method returns False (changing nothing) when its step is already done or
+    # does not apply, so a redelivered event is a no-op.
+
+    def schedule_archive(self, due: datetime) -> bool:
+        """Results available now should move to cold storage at ``due`` (Free plan)."""
+        if self.status is not JobStatus.COMPLETED or self.results_state is not ResultsState.AVAILABLE:
+            return False
+        self.archive_after = due
+        return True
+
+    def cancel_archive(self) -> bool:
+        """The owner upgraded: the results stay hot."""
+        if self.archive_after is None:
+            return False
+        self.archive_after = None
+        return True
+
+    def archive_due(self, now: datetime) -> bool:
+        return (
+            self.results_state is ResultsState.AVAILABLE
+            and self.archive_after is not None
+            and self.archive_after <= now
+        )
+
+    def mark_archived(self, now: datetime, *, archive_id: str, size: int, sha256: str) -> bool:
+        """The verified cold copy is recorded; the hot copy may now be deleted."""
+        if self.results_state is not ResultsState.AVAILABLE:
+            return False
+        self.results_state = ResultsState.ARCHIVED
+        self.archive_id, self.archive_size, self.archive_sha256 = archive_id, size, sha256
+        self.archived_at = now
+        self.archive_after = None
+        return True
+
+    def mark_restoring(self, now: datetime, *, tier: str, expected_at: datetime) -> bool:
+        if self.results_state is not ResultsState.ARCHIVED:
+            return False
+        self.results_state = ResultsState.RESTORING
+        self.restore_requested_at = now
+        self.restore_tier = tier
+        self.restore_expected_at = expected_at
+        return True
+
+    def mark_restored(self, now: datetime) -> bool:
+        """The verified hot copy is back at its key; the cold copy may now be deleted (then
+        ``forget_archive``). Announces ``results.restored``.
+
+        Also from ARCHIVED: a retrieval can complete before its request was recorded."""
+        if self.results_state not in (ResultsState.RESTORING, ResultsState.ARCHIVED):
+            return False
+        self.results_state = ResultsState.AVAILABLE
+        self.restored_at = now
+        self.events.append((events.RESULTS_RESTORED, {"job_id": self.id}))
+        return True
+
+    def forget_archive(self) -> bool:
+        """The cold copy of restored results is deleted."""
+        if self.results_state is not ResultsState.AVAILABLE or self.archive_id is None:
+            return False
+        self.archive_id = self.archive_size = self.archive_sha256 = None
         return True
 
     # --- views -------------------------------------------------------------------------

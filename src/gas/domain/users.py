@@ -39,6 +39,7 @@ class User:
     password_hash: str | None
     created_at: datetime
     updated_at: datetime
+    billing_customer_id: str | None = None
 
     @property
     def is_premium(self) -> bool:

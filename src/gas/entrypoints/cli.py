@@ -13,7 +13,7 @@ import click
 
 from gas.config import ConfigError, Settings
 
-KINDS = ("annotator", "notifier")
+KINDS = ("annotator", "notifier", "archiver", "restorer")
 
 
 def _settings() -> Settings:
@@ -105,7 +105,7 @@ def web(host: str, port: int, threads: int) -> None:
 @main.command()
 @click.argument("kind", type=click.Choice([*KINDS, "all"]))
 def worker(kind: str) -> None:
-    """Run one worker: annotator, notifier, or all of them (supervised).
+    """Run one worker: annotator, notifier, archiver, restorer, or all of them (supervised).
 
     Workers take messages from the queue in the database; run as many as you like,
     on as many machines as share the database and the storage.

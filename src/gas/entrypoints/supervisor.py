@@ -145,5 +145,6 @@ def serve_children(host: str, port: int, annotators: int) -> list[Child]:
     for i in range(annotators):
         suffix = f"-{i + 1}" if annotators > 1 else ""
         children.append(Child(f"annotator{suffix}", [*gas, "worker", "annotator"]))
-    children.append(Child("notifier", [*gas, "worker", "notifier"]))
+    for kind in ("notifier", "archiver", "restorer"):
+        children.append(Child(kind, [*gas, "worker", kind]))
     return children

@@ -21,12 +21,20 @@ from gas.bootstrap import Container
 from gas.domain import events
 from gas.ports import Delivery, MessageQueue
 from gas.services.annotate import AnnotationRun, run_annotation
+from gas.services.cold_storage import (
+    ColdStorage,
+    archive_results,
+    restore_user_results,
+    start_free_window_for_job,
+    start_free_window_for_user,
+    thaw_results,
+)
 from gas.services.notify import notify_job_finished
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Delivery], None]
-WORKER_KINDS = ("annotator", "notifier")
+WORKER_KINDS = ("annotator", "notifier", "archiver", "restorer")
 
 
 class Interrupted(BaseException):
@@ -161,7 +169,32 @@ def notifier_handlers(c: Container) -> dict[str, Handler]:
             c.uow(), c.mailer, c.clock, c.mail_settings, job_id=d.payload["job_id"], topic=d.topic
         )
 
-    return {events.JOB_COMPLETED: on_job_finished, events.JOB_FAILED: on_job_finished}
+    return {
+        events.JOB_COMPLETED: on_job_finished,
+        events.JOB_FAILED: on_job_finished,
+        events.RESULTS_RESTORED: on_job_finished,
+    }
+
+
+def _cold_storage(c: Container) -> ColdStorage:
+    return ColdStorage(uow=c.uow, storage=c.storage, cold=c.cold, clock=c.clock, policy=c.policy)
+
+
+def archiver_handlers(c: Container) -> dict[str, Handler]:
+    cs = _cold_storage(c)
+    return {
+        events.JOB_COMPLETED: lambda d: start_free_window_for_job(cs, d.payload["job_id"]),
+        events.RESULTS_ARCHIVE_DUE: lambda d: archive_results(cs, d.payload["job_id"]),
+        events.USER_DOWNGRADED: lambda d: start_free_window_for_user(cs, d.payload["user_id"]),
+    }
+
+
+def restorer_handlers(c: Container) -> dict[str, Handler]:
+    cs = _cold_storage(c)
+    return {
+        events.USER_UPGRADED: lambda d: restore_user_results(cs, d.payload["user_id"]),
+        events.RESULTS_RESTORE_READY: lambda d: thaw_results(cs, d.payload["archive_id"]),
+    }
 
 
 def build_worker(kind: str, c: Container) -> Worker:
@@ -171,6 +204,10 @@ def build_worker(kind: str, c: Container) -> Worker:
         (c.settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
     elif kind == "notifier":
         handlers = notifier_handlers(c)
+    elif kind == "archiver":
+        handlers = archiver_handlers(c)
+    elif kind == "restorer":
+        handlers = restorer_handlers(c)
     else:
         raise ValueError(f"unknown worker kind {kind!r}; choose from {', '.join(WORKER_KINDS)}")
     return Worker(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 import hmac
 import secrets
 import uuid
@@ -128,17 +129,24 @@ def change_plan(uow: UnitOfWork, clock: Clock, user_id: str, plan: Plan) -> bool
     """Set the user's plan. Announces ``user.upgraded`` / ``user.downgraded`` in the same
     transaction; returns False (and announces nothing) when the plan is already in force."""
     with uow:
-        user = uow.users.get(user_id)
+        user = uow.users.get(user_id, for_update=True)
         if user is None:
             raise NotFound("No such user.")
-        if user.plan is plan:
-            return False
-        user.plan = plan
-        user.updated_at = clock.now()
-        uow.users.save(user)
-        topic = events.USER_UPGRADED if plan is Plan.PREMIUM else events.USER_DOWNGRADED
-        uow.publish(topic, {"user_id": user.id})
-        uow.commit()
+        changed = set_plan(uow, user, plan, clock.now())
+        if changed:
+            uow.commit()
+    return changed
+
+
+def set_plan(uow: UnitOfWork, user: User, plan: Plan, now: datetime) -> bool:
+    """Change ``user``'s plan inside the caller's unit of work (which commits)."""
+    if user.plan is plan:
+        return False
+    user.plan = plan
+    user.updated_at = now
+    uow.users.save(user)
+    topic = events.USER_UPGRADED if plan is Plan.PREMIUM else events.USER_DOWNGRADED
+    uow.publish(topic, {"user_id": user.id})
     return True
 
 

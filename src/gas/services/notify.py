@@ -9,6 +9,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr
 
+from gas.domain import events
 from gas.domain.jobs import Job, JobStatus
 from gas.domain.users import User
 from gas.ports import Clock, Mailer, UnitOfWork
@@ -56,6 +57,18 @@ def failed_message(settings: MailSettings, user: User, job: Job) -> EmailMessage
     return _address(msg, settings, user)
 
 
+def restored_message(settings: MailSettings, user: User, job: Job) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = f"Your results for job {job.id} have been restored"
+    msg.set_content(
+        f"Hello{' ' + user.name if user.name else ''},\n\n"
+        f"Your annotation results for job {job.id} ({job.input_file_name}) are back from the "
+        f"archive and can be downloaded again:\n{job_url(settings, job.id)}\n\n"
+        "— GAS, the Genomics Annotation Service\n"
+    )
+    return _address(msg, settings, user)
+
+
 def _address(msg: EmailMessage, settings: MailSettings, user: User) -> EmailMessage:
     msg["From"] = settings.sender
     msg["To"] = formataddr((user.name, user.email)) if user.name else user.email
@@ -71,7 +84,8 @@ def notify_job_finished(
     job_id: str,
     topic: str,
 ) -> bool:
-    """Email the owner that ``job_id`` completed or failed. Returns whether an email was sent."""
+    """Email the owner that ``job_id`` completed, failed, or had its results restored.
+    Returns whether an email was sent."""
     key = f"{topic}:{job_id}"
     with uow:
         if uow.notifications.was_sent(key):
@@ -81,7 +95,9 @@ def notify_job_finished(
     if job is None or user is None:
         log.warning("notify: job %s or its owner no longer exists", job_id)
         return False
-    if job.status is JobStatus.COMPLETED:
+    if topic == events.RESULTS_RESTORED:
+        message = restored_message(settings, user, job)
+    elif job.status is JobStatus.COMPLETED:
         message = completed_message(settings, user, job)
     elif job.status is JobStatus.FAILED:
         message = failed_message(settings, user, job)

@@ -11,16 +11,23 @@ def test_a_job_request_goes_to_the_annotator() -> None:
     assert events.subscribers(events.JOB_REQUESTED) == ["annotator"]
 
 
-@pytest.mark.parametrize("topic", [events.JOB_COMPLETED, events.JOB_FAILED])
-def test_a_finished_job_goes_to_the_notifier(topic: str) -> None:
-    assert events.subscribers(topic) == ["notifier"]
+def test_a_completed_job_goes_to_the_notifier_and_the_archiver() -> None:
+    assert events.subscribers(events.JOB_COMPLETED) == ["notifier", "archiver"]
 
 
-@pytest.mark.parametrize(
-    "topic", [events.USER_UPGRADED, events.USER_DOWNGRADED, events.RESULTS_RESTORE_READY]
-)
-def test_a_known_topic_without_subscribers_fans_out_to_nobody(topic: str) -> None:
-    assert events.subscribers(topic) == []
+def test_a_failed_job_goes_to_the_notifier_only() -> None:
+    assert events.subscribers(events.JOB_FAILED) == ["notifier"]
+
+
+def test_plan_changes_go_to_the_restorer_and_the_archiver() -> None:
+    assert events.subscribers(events.USER_UPGRADED) == ["restorer"]
+    assert events.subscribers(events.USER_DOWNGRADED) == ["archiver"]
+
+
+def test_cold_storage_events_reach_their_workers() -> None:
+    assert events.subscribers(events.RESULTS_ARCHIVE_DUE) == ["archiver"]
+    assert events.subscribers(events.RESULTS_RESTORE_READY) == ["restorer"]
+    assert events.subscribers(events.RESULTS_RESTORED) == ["notifier"]
 
 
 @pytest.mark.parametrize("topic", ["job.exploded", "", "JOB.REQUESTED", "job.requested "])
@@ -42,4 +49,6 @@ def test_the_topics_are_those_of_the_architecture() -> None:
         "user.upgraded",
         "user.downgraded",
         "results.restore_ready",
+        "results.archive_due",
+        "results.restored",
     }

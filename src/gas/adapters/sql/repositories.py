@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gas.adapters.sql.tables import api_tokens, jobs, notifications, users
+from gas.adapters.sql.tables import api_tokens, billing_events, jobs, notifications, users
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan
 from gas.domain.users import User
@@ -28,6 +28,7 @@ def _user(row: sa.Row[Any]) -> User:
         password_hash=m["password_hash"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        billing_customer_id=m["billing_customer_id"],
     )
 
 
@@ -41,6 +42,7 @@ def _user_values(user: User) -> dict[str, Any]:
         "password_hash": user.password_hash,
         "created_at": user.created_at,
         "updated_at": user.updated_at,
+        "billing_customer_id": user.billing_customer_id,
     }
 
 
@@ -51,12 +53,20 @@ class SqlUserRepository:
     def add(self, user: User) -> None:
         self._c.execute(users.insert().values(**_user_values(user)))
 
-    def get(self, user_id: str) -> User | None:
-        row = self._c.execute(users.select().where(users.c.id == user_id)).first()
+    def get(self, user_id: str, *, for_update: bool = False) -> User | None:
+        query = users.select().where(users.c.id == user_id)
+        if for_update and self._c.dialect.name != "sqlite":  # SQLite: the transaction is IMMEDIATE
+            query = query.with_for_update()
+        row = self._c.execute(query).first()
         return _user(row) if row else None
 
     def get_by_email(self, email: str) -> User | None:
         row = self._c.execute(users.select().where(users.c.email == email)).first()
+        return _user(row) if row else None
+
+    def get_by_billing_customer(self, customer_id: str) -> User | None:
+        query = users.select().where(users.c.billing_customer_id == customer_id)
+        row = self._c.execute(query).first()
         return _user(row) if row else None
 
     def save(self, user: User) -> None:
@@ -84,10 +94,14 @@ def _job(row: sa.Row[Any]) -> Job:
         log_key=m["log_key"],
         summary_key=m["summary_key"],
         results_state=ResultsState(m["results_state"]) if m["results_state"] else None,
+        archive_after=m["archive_after"],
         archive_id=m["archive_id"],
+        archive_size=m["archive_size"],
+        archive_sha256=m["archive_sha256"],
         archived_at=m["archived_at"],
         restore_requested_at=m["restore_requested_at"],
         restore_tier=m["restore_tier"],
+        restore_expected_at=m["restore_expected_at"],
         restored_at=m["restored_at"],
     )
 
@@ -135,6 +149,13 @@ class SqlJobRepository:
             .offset(offset)
         )
         return [_job(row) for row in self._c.execute(query)]
+
+    def get_by_archive_id(self, archive_id: str, *, for_update: bool = False) -> Job | None:
+        query = jobs.select().where(jobs.c.archive_id == archive_id)
+        if for_update and self._c.dialect.name != "sqlite":
+            query = query.with_for_update()
+        row = self._c.execute(query).first()
+        return _job(row) if row else None
 
     def list_by_results_state(self, user_id: str, state: ResultsState) -> list[Job]:
         query = jobs.select().where(jobs.c.user_id == user_id, jobs.c.results_state == state.value)
@@ -211,3 +232,15 @@ class SqlNotificationLog:
 
     def record(self, key: str, when: datetime) -> None:
         self._c.execute(notifications.insert().values(key=key, sent_at=when))
+
+
+class SqlBillingEventLog:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def seen(self, event_id: str) -> bool:
+        query = sa.select(billing_events.c.id).where(billing_events.c.id == event_id)
+        return self._c.execute(query).first() is not None
+
+    def record(self, event_id: str, kind: str, when: datetime) -> None:
+        self._c.execute(billing_events.insert().values(id=event_id, kind=kind, received_at=when))

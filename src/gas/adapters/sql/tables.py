@@ -65,6 +65,7 @@ users = Table(
     Column("plan", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("billing_customer_id", String(255), nullable=True, unique=True),
 )
 
 jobs = Table(
@@ -87,10 +88,14 @@ jobs = Table(
     Column("summary_key", String(600), nullable=True),
     Column("results_state", String(16), nullable=True),
     # archive / restore (the Free plan's cold storage)
-    Column("archive_id", String(600), nullable=True),
+    Column("archive_after", UTCDateTime(), nullable=True),
+    Column("archive_id", String(600), nullable=True, unique=True),
+    Column("archive_size", BigInteger, nullable=True),
+    Column("archive_sha256", String(64), nullable=True),
     Column("archived_at", UTCDateTime(), nullable=True),
     Column("restore_requested_at", UTCDateTime(), nullable=True),
     Column("restore_tier", String(16), nullable=True),
+    Column("restore_expected_at", UTCDateTime(), nullable=True),
     Column("restored_at", UTCDateTime(), nullable=True),
     Index("ix_jobs_user_id_submitted_at", "user_id", "submitted_at"),
 )
@@ -112,6 +117,14 @@ notifications = Table(
     metadata,
     Column("key", String(200), primary_key=True),
     Column("sent_at", UTCDateTime(), nullable=False),
+)
+
+billing_events = Table(
+    "billing_events",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
 )
 
 # The durable work queue. A message is 'ready' (deliverable once available_at has passed),

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gas.adapters.sql.queue import SqlQueue
 from gas.adapters.sql.repositories import (
+    SqlBillingEventLog,
     SqlJobRepository,
     SqlNotificationLog,
     SqlTokenRepository,
@@ -39,6 +40,7 @@ class SqlUnitOfWork:
         self.jobs = SqlJobRepository(connection)
         self.tokens = SqlTokenRepository(connection)
         self.notifications = SqlNotificationLog(connection)
+        self.billing_events = SqlBillingEventLog(connection)
         self._pending: list[tuple[str, dict[str, Any], float]] = []
         return self
 

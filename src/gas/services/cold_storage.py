@@ -1,0 +1,268 @@
+"""The Free plan's cold storage: archive results when the window ends, restore them when the
+owner upgrades, thaw them when the retrieval completes.
+
+Every handler is idempotent and crash-safe. Destructive steps come last — write the new copy,
+verify it, record it, and only then delete the old one — so a crash at any point leaves the
+results in at least one readable or restorable place, and running the handler again (the
+message is redelivered) finishes the work. The plan is read when a rule applies, never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+from gas.domain import events
+from gas.domain.jobs import Job, ResultsState
+from gas.domain.plans import Plan, PlanPolicy
+from gas.ports import Clock, ColdStore, ObjectStore, RetrievalRefused, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class VerificationFailed(Exception):
+    """A copy does not match its original (size or SHA-256): nothing is deleted; retried."""
+
+
+@dataclass
+class ColdStorage:
+    uow: Callable[[], UnitOfWork]
+    storage: ObjectStore
+    cold: ColdStore
+    clock: Clock
+    policy: PlanPolicy
+
+
+class HashingReader:
+    """Wraps a binary stream, counting and hashing what is read through it."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self._hash.update(data)
+        self.size += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # for shutil.copyfileobj users
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _seconds_until(moment: datetime, now: datetime) -> float:
+    return max(0.0, (moment - now).total_seconds())
+
+
+def _schedule(uow: UnitOfWork, job: Job, due: datetime, now: datetime) -> None:
+    """Record the archive timer on the job and as a delayed message, in one transaction."""
+    job.schedule_archive(due)
+    uow.jobs.save(job)
+    uow.publish(
+        events.RESULTS_ARCHIVE_DUE, {"job_id": job.id}, delay=_seconds_until(due, now)
+    )
+
+
+# --- job.completed / user.downgraded: start the Free window --------------------------------------
+
+
+def start_free_window_for_job(cs: ColdStorage, job_id: str) -> bool:
+    """On ``job.completed``: if the owner is Free now, the results are archived when the
+    window (counted from completion) ends. Returns whether a timer was recorded."""
+    now = cs.clock.now()
+    with cs.uow() as uow:
+        job = uow.jobs.get(job_id, for_update=True)
+        if job is None or job.results_state is not ResultsState.AVAILABLE:
+            return False
+        if job.archive_after is not None:  # already scheduled (a redelivery)
+            return False
+        user = uow.users.get(job.user_id)
+        if user is None or user.plan is not Plan.FREE:
+            return False
+        assert job.completed_at is not None
+        due = job.completed_at + timedelta(seconds=cs.policy.free_retention_seconds)
+        _schedule(uow, job, due, now)
+        uow.commit()
+    log.info("job %s: results will be archived at %s unless the owner upgrades", job_id, due)
+    return True
+
+
+def start_free_window_for_user(cs: ColdStorage, user_id: str) -> int:
+    """On ``user.downgraded``: every result still available gets a fresh Free window."""
+    now = cs.clock.now()
+    due = now + timedelta(seconds=cs.policy.free_retention_seconds)
+    scheduled = 0
+    with cs.uow() as uow:
+        user = uow.users.get(user_id)
+        if user is None or user.plan is not Plan.FREE:
+            return 0  # upgraded again since
+        for job in uow.jobs.list_by_results_state(user_id, ResultsState.AVAILABLE):
+            if job.archive_after is None:
+                _schedule(uow, job, due, now)
+                scheduled += 1
+        uow.commit()
+    log.info("user %s is Free again: %d result(s) will be archived at %s", user_id, scheduled, due)
+    return scheduled
+
+
+# --- results.archive_due: archive -----------------------------------------------------------------
+
+
+def archive_results(cs: ColdStorage, job_id: str) -> bool:
+    """When the Free window ends: copy the results to the cold store, verify, record, delete
+    the hot copy. A no-op if the owner upgraded, the timer was replaced, or it is done.
+    Returns whether the results are archived by this call."""
+    now = cs.clock.now()
+    with cs.uow() as uow:
+        job = uow.jobs.get(job_id)
+        user = uow.users.get(job.user_id) if job else None
+    if job is None or user is None or job.results_key is None:
+        return False
+    if job.results_state is ResultsState.ARCHIVED:
+        # An earlier run recorded the archive but stopped before deleting the hot copy.
+        if cs.storage.exists(job.results_key):
+            cs.storage.delete(job.results_key)
+        return False
+    if not job.archive_due(now):
+        return False
+    if user.plan is not Plan.FREE:
+        with cs.uow() as uow:
+            current = uow.jobs.get(job_id, for_update=True)
+            if current is not None and current.cancel_archive():
+                uow.jobs.save(current)
+                uow.commit()
+        return False
+
+    archive_id = job.results_key  # the same layout in the cold store: one archive per result
+    with cs.storage.open(job.results_key) as src:
+        reader = HashingReader(src)
+        stored = cs.cold.archive(archive_id, reader)  # type: ignore[arg-type]
+    if (stored.size, stored.sha256) != (reader.size, reader.sha256):
+        cs.cold.delete(archive_id)
+        raise VerificationFailed(f"job {job_id}: the cold copy does not match the results")
+
+    with cs.uow() as uow:
+        # Lock the owner: a plan change waits for this decision, so an upgrade either comes
+        # first (we do not archive) or sees the archive (and restores it).
+        owner = uow.users.get(job.user_id, for_update=True)
+        current = uow.jobs.get(job_id, for_update=True)
+        keep_hot = owner is None or owner.plan is not Plan.FREE
+        if current is None or keep_hot or not current.archive_due(now):
+            recorded = False
+        else:
+            recorded = current.mark_archived(
+                now, archive_id=archive_id, size=stored.size, sha256=stored.sha256
+            )
+            uow.jobs.save(current)
+            uow.commit()
+    if not recorded:
+        cs.cold.delete(archive_id)
+        return False
+    cs.storage.delete(job.results_key)
+    log.info("job %s: results archived (%d bytes)", job_id, stored.size)
+    return True
+
+
+# --- user.upgraded: restore ------------------------------------------------------------------------
+
+
+def restore_user_results(cs: ColdStorage, user_id: str) -> int:
+    """On ``user.upgraded``: cancel pending archive timers and request the retrieval of every
+    archived result (Expedited, falling back to slower tiers when refused). Returns how many
+    retrievals were requested."""
+    with cs.uow() as uow:
+        user = uow.users.get(user_id)
+        if user is None or user.plan is not Plan.PREMIUM:
+            return 0  # downgraded again since: nothing to restore
+        for job in uow.jobs.list_by_results_state(user_id, ResultsState.AVAILABLE):
+            if job.cancel_archive():
+                uow.jobs.save(job)
+        archived = uow.jobs.list_by_results_state(user_id, ResultsState.ARCHIVED)
+        uow.commit()
+    for job in archived:
+        request_restore(cs, job)
+    return len(archived)
+
+
+def request_restore(cs: ColdStorage, job: Job) -> str:
+    """Request the retrieval of one archived result and mark it restoring; returns the tier."""
+    assert job.archive_id is not None
+    last_refusal: RetrievalRefused | None = None
+    for tier in cs.cold.tiers:
+        try:
+            wait = cs.cold.request_retrieval(job.archive_id, tier)
+        except RetrievalRefused as exc:
+            log.info("job %s: %s retrieval refused (%s); trying a slower tier", job.id, tier, exc)
+            last_refusal = exc
+            continue
+        now = cs.clock.now()
+        with cs.uow() as uow:
+            current = uow.jobs.get(job.id, for_update=True)
+            if current is not None and current.mark_restoring(
+                now, tier=tier, expected_at=now + timedelta(seconds=wait)
+            ):
+                uow.jobs.save(current)
+                uow.commit()
+        log.info("job %s: %s retrieval requested (about %.0f s)", job.id, tier, wait)
+        return tier
+    raise last_refusal or RetrievalRefused("the cold store offers no retrieval tier")
+
+
+# --- results.restore_ready: thaw -------------------------------------------------------------------
+
+
+def thaw_results(cs: ColdStorage, archive_id: str) -> bool:
+    """When a retrieval completes: copy the results back to their original key, verify, mark
+    them available (announcing ``results.restored``), then delete the archive. A Free owner
+    (downgraded meanwhile) gets a fresh window. Returns whether this call restored them."""
+    with cs.uow() as uow:
+        job = uow.jobs.get_by_archive_id(archive_id)
+    if job is None or job.results_key is None:
+        log.warning("restore_ready for unknown archive %s: ignored", archive_id)
+        return False
+    if job.results_state is ResultsState.AVAILABLE:
+        _forget_archive(cs, job.id, archive_id)  # an earlier run stopped before this step
+        return False
+
+    with cs.cold.open_retrieved(archive_id) as src:
+        reader = HashingReader(src)
+        cs.storage.put(job.results_key, reader)  # type: ignore[arg-type]
+    if (reader.size, reader.sha256) != (job.archive_size, job.archive_sha256):
+        cs.storage.delete(job.results_key)
+        raise VerificationFailed(f"job {job.id}: the retrieved archive does not match")
+
+    now = cs.clock.now()
+    with cs.uow() as uow:
+        current = uow.jobs.get(job.id, for_update=True)
+        owner = uow.users.get(job.user_id)
+        if current is None or not current.mark_restored(now):
+            return False
+        uow.jobs.save(current)
+        for topic, payload in current.events:
+            uow.publish(topic, payload)
+        if owner is not None and owner.plan is Plan.FREE:
+            _schedule(uow, current, now + timedelta(seconds=cs.policy.free_retention_seconds), now)
+        uow.commit()
+    _forget_archive(cs, job.id, archive_id)
+    log.info("job %s: results restored", job.id)
+    return True
+
+
+def _forget_archive(cs: ColdStorage, job_id: str, archive_id: str) -> None:
+    cs.cold.delete(archive_id)
+    with cs.uow() as uow:
+        current = uow.jobs.get(job_id, for_update=True)
+        if current is not None and current.forget_archive():
+            uow.jobs.save(current)
+            uow.commit()
