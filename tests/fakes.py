@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import io
 import itertools
 import json
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlencode
 
 from gas import ports
+from gas.adapters.localfs import validate_key
 from gas.domain import events
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
@@ -666,6 +668,180 @@ def fake_engine(
     return FakeEngine(raises=raises, fail_times=fail_times)
 
 
+# --- cold storage ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakeRetrieval:
+    tier: str
+    requested_at: datetime
+    ready_at: datetime | None  # None: completes only when ``FakeColdStore.complete`` is called
+    completed: bool = False
+
+
+class FakeColdStore:
+    """``gas.ports.ColdStore`` in memory, behaving like Glacier.
+
+    An archive cannot be read until a retrieval is requested *and* has completed. Completion:
+
+    - ``manual=False`` (default): as the local adapter, a retrieval completes ``delays[tier]``
+      seconds after its request (on ``clock``), and its ``results.restore_ready`` is published
+      at request time with that delay;
+    - ``manual=True``: a retrieval completes only when the test calls ``complete(archive_id)``,
+      which publishes ``results.restore_ready`` at once.
+
+    Controls: ``refuse_expedited`` (True: always; an int: the next N Expedited requests),
+    ``fail(op)`` makes the next call of ``op`` raise before doing anything (failure injection),
+    ``corrupt_archives`` / ``corrupt_reads`` make the next N writes / reads lose their last
+    byte (the store measures what it *kept*, so verification sees the difference), and
+    ``after_archive`` runs after an archive is written and before ``archive`` returns (to
+    interleave another action with an archive in progress). ``announced`` lists every
+    ``(archive_id, delay)`` published; ``writes`` every archive id written, in order.
+    """
+
+    tiers = ("Expedited", "Standard", "Bulk")
+
+    def __init__(
+        self,
+        publish: Callable[..., None] | None = None,
+        *,
+        clock: FakeClock | None = None,
+        delays: dict[str, float] | None = None,
+        manual: bool = False,
+    ) -> None:
+        self._publish = publish
+        self.clock = clock or FakeClock()
+        self.delays = {"Expedited": 2.0, "Standard": 5.0, "Bulk": 10.0, **(delays or {})}
+        self.manual = manual
+        self.archives: dict[str, bytes] = {}
+        self.retrievals: dict[str, FakeRetrieval] = {}
+        self.refuse_expedited: bool | int = False
+        self.corrupt_archives = 0
+        self.corrupt_reads = 0
+        self.after_archive: Callable[[str], None] | None = None
+        self.announced: list[tuple[str, float]] = []
+        self.writes: list[str] = []
+        self._failures: dict[str, list[BaseException]] = defaultdict(list)
+
+    # --- controls ---------------------------------------------------------------------------
+    def fail(self, op: str, error: BaseException | None = None, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``op`` ("archive", "describe", "request_retrieval",
+        "open_retrieved", "delete") raise ``error`` (an OSError by default) and do nothing."""
+        for _ in range(times):
+            self._failures[op].append(error or OSError(f"the cold store is unavailable ({op})"))
+
+    def _maybe_fail(self, op: str) -> None:
+        if self._failures[op]:
+            raise self._failures[op].pop(0)
+
+    def complete(self, archive_id: str) -> None:
+        """Complete a pending retrieval now (``manual`` mode) and announce it."""
+        retrieval = self.retrievals[archive_id]
+        if retrieval.completed or archive_id not in self.archives:
+            return
+        retrieval.completed = True
+        self._announce(archive_id, 0.0)
+
+    def pending(self) -> list[str]:
+        """Archive ids whose retrieval is requested and not yet completed."""
+        return [a for a in self.retrievals if not self._ready(a)]
+
+    def readable(self, archive_id: str) -> bool:
+        return archive_id in self.archives and self._ready(archive_id)
+
+    def _ready(self, archive_id: str) -> bool:
+        retrieval = self.retrievals.get(archive_id)
+        if retrieval is None:
+            return False
+        if retrieval.completed:
+            return True
+        return retrieval.ready_at is not None and self.clock.now() >= retrieval.ready_at
+
+    def _announce(self, archive_id: str, delay: float) -> None:
+        self.announced.append((archive_id, delay))
+        if self._publish is not None:
+            self._publish(events.RESULTS_RESTORE_READY, {"archive_id": archive_id}, delay=delay)
+
+    # --- port -------------------------------------------------------------------------------
+    def archive(self, archive_id: str, stream: BinaryIO) -> ports.ArchiveInfo:
+        validate_key(archive_id)  # the ids the local adapter accepts, no more
+        self._maybe_fail("archive")
+        buf = bytearray()
+        while chunk := stream.read(8192):
+            buf += chunk
+        data = bytes(buf)
+        if self.corrupt_archives > 0:
+            self.corrupt_archives -= 1
+            data = data[:-1]
+        self.archives[archive_id] = data
+        self.retrievals.pop(archive_id, None)  # a new archive is cold
+        self.writes.append(archive_id)
+        info = self._info(archive_id)
+        if self.after_archive is not None:
+            self.after_archive(archive_id)
+        return info
+
+    def _info(self, archive_id: str) -> ports.ArchiveInfo:
+        data = self.archives[archive_id]
+        return ports.ArchiveInfo(
+            archive_id=archive_id, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+        )
+
+    def describe(self, archive_id: str) -> ports.ArchiveInfo | None:
+        validate_key(archive_id)
+        self._maybe_fail("describe")
+        return self._info(archive_id) if archive_id in self.archives else None
+
+    def request_retrieval(self, archive_id: str, tier: str) -> float:
+        validate_key(archive_id)
+        self._maybe_fail("request_retrieval")
+        if tier not in self.delays:
+            raise ValueError(f"unknown retrieval tier {tier!r}")
+        if archive_id not in self.archives:
+            raise KeyError(archive_id)
+        now = self.clock.now()
+        existing = self.retrievals.get(archive_id)
+        if existing is not None:  # idempotent: no second retrieval, no second announcement
+            if existing.completed or existing.ready_at is None:
+                return 0.0 if existing.completed else self.delays[existing.tier]
+            return max(0.0, (existing.ready_at - now).total_seconds())
+        if tier == "Expedited" and self.refuse_expedited:
+            if not isinstance(self.refuse_expedited, bool):
+                self.refuse_expedited -= 1
+            raise ports.RetrievalRefused("insufficient capacity for Expedited retrievals")
+        delay = self.delays[tier]
+        if not self.manual:
+            # Announce first: if that fails, nothing is recorded and a retry announces again.
+            self._announce(archive_id, delay)
+        self.retrievals[archive_id] = FakeRetrieval(
+            tier=tier,
+            requested_at=now,
+            ready_at=None if self.manual else now + timedelta(seconds=delay),
+        )
+        return delay
+
+    def open_retrieved(self, archive_id: str) -> AbstractContextManager[BinaryIO]:
+        validate_key(archive_id)
+        self._maybe_fail("open_retrieved")
+        if archive_id not in self.retrievals:
+            raise ports.NotRetrieved(f"no retrieval was requested for {archive_id}")
+        if not self._ready(archive_id):
+            raise ports.NotRetrieved(f"the retrieval of {archive_id} has not completed yet")
+        if archive_id not in self.archives:
+            raise KeyError(archive_id)
+        data = self.archives[archive_id]
+        if self.corrupt_reads > 0:
+            self.corrupt_reads -= 1
+            data = data[:-1]
+        return FakeObjectStore._open(data)
+
+    def delete(self, archive_id: str) -> None:
+        validate_key(archive_id)
+        self._maybe_fail("delete")
+        self.archives.pop(archive_id, None)
+        self.retrievals.pop(archive_id, None)
+
+
 if TYPE_CHECKING:  # `mypy tests/fakes.py` proves that every fake implements its port
 
     def _fakes_implement_ports() -> None:
@@ -684,3 +860,4 @@ if TYPE_CHECKING:  # `mypy tests/fakes.py` proves that every fake implements its
         _store: ports.ObjectStore = FakeObjectStore()
         _mailer: ports.Mailer = FakeMailer()
         _engine: Engine = fake_engine()
+        _cold: ports.ColdStore = FakeColdStore()

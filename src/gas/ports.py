@@ -142,6 +142,13 @@ class Delivery:
     def is_last_attempt(self) -> bool:
         return self.attempt >= self.max_attempts
 
+    @property
+    def exhausted(self) -> bool:
+        """The message was dead-lettered because its consumers kept dying mid-message (e.g. a
+        crash on a pathological input). It is handed out once more, without a lease, so the
+        handler can record the failure; it must not do the work again."""
+        return self.attempt > self.max_attempts
+
 
 class MessageQueue(Protocol):
     """Consumer side of the durable queue (publishing goes through the unit of work)."""

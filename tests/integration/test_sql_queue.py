@@ -47,6 +47,14 @@ class FakeClock:
         self.t += seconds
 
 
+@pytest.fixture(autouse=True)
+def subscriptions(monkeypatch) -> dict[str, tuple[str, ...]]:
+    """Pin who subscribes to what, so the contract does not depend on the product's wiring."""
+    pinned = {"annotator": (JOB_REQUESTED,), "notifier": (JOB_COMPLETED, JOB_FAILED)}
+    monkeypatch.setattr(events, "SUBSCRIPTIONS", pinned)
+    return pinned
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -358,7 +366,7 @@ def test_release_gives_the_message_back_at_once_without_counting_an_attempt(make
     assert queue.ack(again) is True
 
 
-def test_lease_expiring_on_the_last_attempt_dead_letters_the_message_on_the_next_claim(
+def test_lease_expiring_on_the_last_attempt_dead_letters_the_message_and_tells_the_next_claim(
     make_queue, clock, engine
 ):
     queue = make_queue(lease_seconds=10, max_attempts=2)
@@ -372,6 +380,9 @@ def test_lease_expiring_on_the_last_attempt_dead_letters_the_message_on_the_next
     assert last is not None and last.attempt == 2 and last.is_last_attempt
     clock.advance(11)  # the consumer of the last attempt died
 
+    notice = queue.claim("annotator")  # handed out once, without a lease, to record the failure
+    assert notice is not None and notice.id == first.id and notice.exhausted
+    assert queue.ack(notice) is False and queue.heartbeat(notice) is False
     assert queue.claim("annotator") is None
     assert queue.stats() == {"annotator": counts(dead=1)}
     (dead,) = queue.dead_letters()

@@ -3,9 +3,16 @@ immediate. ``stripe``: Stripe Checkout, the Customer Portal and signed webhooks.
 
 from __future__ import annotations
 
-from gas.config import Settings
+from collections.abc import Mapping
+
+from gas.config import ConfigError, Settings
 from gas.domain.users import User
 from gas.ports import Billing, BillingEvent, InvalidWebhook
+
+
+class BillingError(Exception):
+    """The payment provider refused a request or could not be reached. Nothing was charged
+    and no plan changed; the web shows a friendly page and the user can try again."""
 
 
 class BillingOff:
@@ -14,12 +21,12 @@ class BillingOff:
     enabled = False
 
     def checkout_url(self, user: User, *, success_url: str, cancel_url: str) -> str:
-        raise RuntimeError("billing is off: upgrade directly")
+        raise BillingError("billing is off: upgrade directly")
 
     def portal_url(self, user: User, *, return_url: str) -> str:
-        raise RuntimeError("billing is off: downgrade directly")
+        raise BillingError("billing is off: downgrade directly")
 
-    def parse_webhook(self, payload: bytes, headers: dict[str, str]) -> BillingEvent | None:
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> BillingEvent | None:
         raise InvalidWebhook("billing is off: no webhooks are accepted")
 
 
@@ -27,6 +34,17 @@ def billing_from_settings(settings: Settings) -> Billing:
     if settings.billing == "stripe":
         from gas.adapters.stripe import StripeBilling
 
+        missing = [
+            name
+            for name, value in (
+                ("GAS_STRIPE_SECRET_KEY", settings.stripe_secret_key),
+                ("GAS_STRIPE_WEBHOOK_SECRET", settings.stripe_webhook_secret),
+                ("GAS_STRIPE_PRICE_ID", settings.stripe_price_id),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(f"GAS_BILLING=stripe needs {', '.join(missing)}")
         assert settings.stripe_secret_key and settings.stripe_webhook_secret
         assert settings.stripe_price_id
         return StripeBilling(

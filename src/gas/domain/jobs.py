@@ -144,7 +144,8 @@ class Job:
 
     def schedule_archive(self, due: datetime) -> bool:
         """Results available now should move to cold storage at ``due`` (Free plan)."""
-        if self.status is not JobStatus.COMPLETED or self.results_state is not ResultsState.AVAILABLE:
+        available = self.results_state is ResultsState.AVAILABLE
+        if self.status is not JobStatus.COMPLETED or not available:
             return False
         self.archive_after = due
         return True

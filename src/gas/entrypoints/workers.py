@@ -12,7 +12,7 @@ import signal
 import threading
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -20,7 +20,7 @@ from gas import annotation
 from gas.bootstrap import Container
 from gas.domain import events
 from gas.ports import Delivery, MessageQueue
-from gas.services.annotate import AnnotationRun, run_annotation
+from gas.services.annotate import AnnotationRun, give_up_annotation, run_annotation
 from gas.services.cold_storage import (
     ColdStorage,
     archive_results,
@@ -48,6 +48,8 @@ class Worker:
     handlers: Mapping[str, Handler]
     heartbeat_seconds: float = 10.0
     idle_wait_seconds: float = 5.0
+    # called instead of the handler for a message whose consumers kept dying (never re-run)
+    on_exhausted: Mapping[str, Handler] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -64,6 +66,16 @@ class Worker:
         delivery = self.queue.claim(self.kind)
         if delivery is None:
             return False
+        if delivery.exhausted:
+            give_up = self.on_exhausted.get(delivery.topic)
+            try:
+                if give_up is not None:
+                    give_up(delivery)
+            except Exception:
+                log.exception(
+                    "%s: could not record the failure of message %s", self.kind, delivery.id
+                )
+            return True
         handler = self.handlers.get(delivery.topic)
         if handler is None:
             self.queue.fail(delivery, f"worker {self.kind!r} has no handler for {delivery.topic}")
@@ -197,10 +209,19 @@ def restorer_handlers(c: Container) -> dict[str, Handler]:
     }
 
 
+def annotator_give_up(c: Container) -> dict[str, Handler]:
+    def on_exhausted(d: Delivery) -> None:
+        give_up_annotation(c.uow, c.storage, c.clock, d.payload["job_id"], annotation.output_stem)
+
+    return {events.JOB_REQUESTED: on_exhausted}
+
+
 def build_worker(kind: str, c: Container) -> Worker:
     handlers: dict[str, Handler]
+    on_exhausted: dict[str, Handler] = {}
     if kind == "annotator":
         handlers = annotator_handlers(c, c.settings.data_dir / "tmp")
+        on_exhausted = annotator_give_up(c)
         (c.settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
     elif kind == "notifier":
         handlers = notifier_handlers(c)
@@ -216,4 +237,5 @@ def build_worker(kind: str, c: Container) -> Worker:
         handlers=handlers,
         heartbeat_seconds=max(0.5, c.settings.queue_lease_seconds / 3),
         idle_wait_seconds=5.0,
+        on_exhausted=on_exhausted,
     )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 import hmac
 import secrets
 import uuid
+from datetime import datetime
 
 from gas.domain import events
 from gas.domain.errors import Conflict, InvalidInput, NotFound

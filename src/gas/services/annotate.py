@@ -18,6 +18,10 @@ from gas.ports import Clock, ObjectStore, UnitOfWork
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "An internal error stopped the annotation; the operators have been told."
+CRASHED = (
+    "The annotation stopped unexpectedly several times (the worker running it died); "
+    "the input may be unusually large or complex. The operators have been told."
+)
 
 
 class EngineOutputs(Protocol):
@@ -89,7 +93,15 @@ def run_annotation(
         if not last_attempt:
             raise
         log.exception("job %s: failed on its last attempt", job_id)
-        _finish_failed(run, job, INTERNAL_ERROR, _failure_log(job, INTERNAL_ERROR, exc))
+        _finish_failed(
+            run.uow,
+            run.storage,
+            run.clock,
+            run.output_stem,
+            job,
+            INTERNAL_ERROR,
+            _failure_log(job, INTERNAL_ERROR, exc),
+        )
 
 
 def _annotate(run: AnnotationRun, job: Job) -> None:
@@ -115,7 +127,15 @@ def _annotate(run: AnnotationRun, job: Job) -> None:
             reason = getattr(exc, "reason", str(exc))
             details = getattr(exc, "details", "")
             log.info("job %s: input refused: %s", job.id, reason)
-            _finish_failed(run, job, reason, _failure_log(job, reason, None, details))
+            _finish_failed(
+                run.uow,
+                run.storage,
+                run.clock,
+                run.output_stem,
+                job,
+                reason,
+                _failure_log(job, reason, None, details),
+            )
             return
         keys = {}
         for name, path in (
@@ -178,14 +198,41 @@ def _failure_log(job: Job, reason: str, exc: BaseException | None, details: str 
     return "\n".join(lines) + "\n"
 
 
-def _finish_failed(run: AnnotationRun, job: Job, reason: str, log_text: str) -> None:
-    log_key = object_key(job.user_id, job.id, run.output_stem(job.input_file_name) + ".count.log")
-    run.storage.put(log_key, io.BytesIO(log_text.encode()))
-    with run.uow() as uow:
+def _finish_failed(
+    uow_factory: Callable[[], UnitOfWork],
+    storage: ObjectStore,
+    clock: Clock,
+    output_stem: Callable[[str], str],
+    job: Job,
+    reason: str,
+    log_text: str,
+) -> None:
+    """Store the failure log next to the input and set FAILED (announcing ``job.failed``)."""
+    log_key = object_key(job.user_id, job.id, output_stem(job.input_file_name) + ".count.log")
+    storage.put(log_key, io.BytesIO(log_text.encode()))
+    with uow_factory() as uow:
         current = uow.jobs.get(job.id, for_update=True)
-        if current is None or not current.fail(run.clock.now(), reason, log_key=log_key):
+        if current is None or not current.fail(clock.now(), reason, log_key=log_key):
             return
         uow.jobs.save(current)
         for topic, payload in current.events:
             uow.publish(topic, payload)
         uow.commit()
+
+
+def give_up_annotation(
+    uow: Callable[[], UnitOfWork],
+    storage: ObjectStore,
+    clock: Clock,
+    job_id: str,
+    output_stem: Callable[[str], str],
+) -> bool:
+    """The request was dead-lettered because every worker that took it died mid-annotation:
+    fail the job (never run it again). Returns whether the job was failed by this call."""
+    with uow() as u:
+        job = u.jobs.get(job_id)
+    if job is None or job.status.is_final:
+        return False
+    log.error("job %s: workers kept dying while annotating it; failing the job", job_id)
+    _finish_failed(uow, storage, clock, output_stem, job, CRASHED, _failure_log(job, CRASHED, None))
+    return True

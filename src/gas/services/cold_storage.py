@@ -69,12 +69,10 @@ def _schedule(uow: UnitOfWork, job: Job, due: datetime, now: datetime) -> None:
     """Record the archive timer on the job and as a delayed message, in one transaction."""
     job.schedule_archive(due)
     uow.jobs.save(job)
-    uow.publish(
-        events.RESULTS_ARCHIVE_DUE, {"job_id": job.id}, delay=_seconds_until(due, now)
-    )
+    uow.publish(events.RESULTS_ARCHIVE_DUE, {"job_id": job.id}, delay=_seconds_until(due, now))
 
 
-# --- job.completed / user.downgraded: start the Free window --------------------------------------
+# --- job.completed / user.downgraded: start the Free window ----------------------------------
 
 
 def start_free_window_for_job(cs: ColdStorage, job_id: str) -> bool:
@@ -116,7 +114,7 @@ def start_free_window_for_user(cs: ColdStorage, user_id: str) -> int:
     return scheduled
 
 
-# --- results.archive_due: archive -----------------------------------------------------------------
+# --- results.archive_due: archive ------------------------------------------------------------
 
 
 def archive_results(cs: ColdStorage, job_id: str) -> bool:
@@ -174,7 +172,7 @@ def archive_results(cs: ColdStorage, job_id: str) -> bool:
     return True
 
 
-# --- user.upgraded: restore ------------------------------------------------------------------------
+# --- user.upgraded: restore ------------------------------------------------------------------
 
 
 def restore_user_results(cs: ColdStorage, user_id: str) -> int:
@@ -219,7 +217,7 @@ def request_restore(cs: ColdStorage, job: Job) -> str:
     raise last_refusal or RetrievalRefused("the cold store offers no retrieval tier")
 
 
-# --- results.restore_ready: thaw -------------------------------------------------------------------
+# --- results.restore_ready: thaw -------------------------------------------------------------
 
 
 def thaw_results(cs: ColdStorage, archive_id: str) -> bool:

@@ -102,7 +102,7 @@ class SqlQueue:
                     sa.select(qm)
                     .where(
                         qm.c.queue == queue,
-                        qm.c.state.in_((READY, LEASED)),
+                        qm.c.state != DEAD,  # matches the partial index's predicate
                         qm.c.available_at <= now,
                     )
                     .order_by(qm.c.available_at, qm.c.id)
@@ -115,7 +115,9 @@ class SqlQueue:
                     return None
                 m = row._mapping
                 if m["attempts"] >= m["max_attempts"]:
-                    # Its consumer died (lease expired) during the last allowed attempt.
+                    # Its consumer died (the lease expired) during the last allowed attempt:
+                    # dead-letter it, and tell this consumer once, so the handler can record
+                    # the failure (a job must not stay RUNNING forever) without running again.
                     connection.execute(
                         qm.update()
                         .where(qm.c.id == m["id"])
@@ -134,7 +136,15 @@ class SqlQueue:
                         m["id"],
                         m["topic"],
                     )
-                    continue
+                    return Delivery(
+                        id=str(m["id"]),
+                        queue=queue,
+                        topic=m["topic"],
+                        payload=json.loads(m["payload"]),
+                        attempt=m["attempts"] + 1,
+                        max_attempts=m["max_attempts"],
+                        receipt="",
+                    )
                 receipt = str(uuid.uuid4())
                 attempt = m["attempts"] + 1
                 connection.execute(
@@ -177,6 +187,8 @@ class SqlQueue:
 
     def release(self, delivery: Delivery) -> None:
         with self.engine.begin() as connection:
+            if self._is_pg:
+                connection.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, delivery.queue)))
             connection.execute(
                 qm.update()
                 .where(self._owned(delivery))
@@ -196,29 +208,46 @@ class SqlQueue:
 
     def fail(self, delivery: Delivery, error: str) -> None:
         now = self._now()
-        if delivery.attempt >= delivery.max_attempts:
+        dead = delivery.attempt >= delivery.max_attempts
+        if dead:
             values: dict[str, Any] = {"state": DEAD, "dead_at": now}
+        else:
+            values = {"state": READY, "available_at": now + self.backoff(delivery.attempt)}
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                qm.update()
+                .where(self._owned(delivery))
+                .values(receipt=None, last_error=error[-4000:], **values)
+            ).rowcount
+        if dead and changed:
             log.error(
                 "queue %s: message %s (%s) dead-lettered after %d attempts: %s",
                 delivery.queue,
                 delivery.id,
                 delivery.topic,
                 delivery.attempt,
-                error.splitlines()[0] if error else "",
-            )
-        else:
-            values = {"state": READY, "available_at": now + self.backoff(delivery.attempt)}
-        with self.engine.begin() as connection:
-            connection.execute(
-                qm.update()
-                .where(self._owned(delivery))
-                .values(receipt=None, last_error=error[-4000:], **values)
+                error.strip().splitlines()[-1] if error.strip() else "",
             )
 
     # --- waiting ----------------------------------------------------------------------------
+    def _next_due_in(self, queues: list[str]) -> float | None:
+        """Seconds until the earliest delayed message (or lease expiry) of ``queues``."""
+        query = sa.select(sa.func.min(qm.c.available_at)).where(
+            qm.c.queue.in_(queues), qm.c.state != DEAD
+        )
+        with self.engine.connect().execution_options(sqlite_begin="DEFERRED") as connection:
+            earliest = connection.execute(query).scalar()
+        return None if earliest is None else max(0.0, earliest - self._now())
+
     def wait(self, queues: list[str], timeout: float) -> None:
         if timeout <= 0:
             return
+        try:  # delayed messages and expired leases send no notification: wake up for them
+            due = self._next_due_in(queues)
+        except Exception:
+            due = None
+        if due is not None:
+            timeout = min(timeout, due + 0.01)
         if not self._is_pg:
             time.sleep(min(timeout, self.poll_seconds))
             return

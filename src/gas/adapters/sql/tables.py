@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -147,5 +148,13 @@ queue_messages = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("dead_at", Float, nullable=True),
-    Index("ix_queue_messages_queue_state_available_at", "queue", "state", "available_at"),
+    # Deliverable messages of a queue in delivery order; dead letters stay out of the index.
+    Index(
+        "ix_queue_messages_deliverable",
+        "queue",
+        "available_at",
+        "id",
+        postgresql_where=text("state <> 'dead'"),
+        sqlite_where=text("state <> 'dead'"),
+    ),
 )

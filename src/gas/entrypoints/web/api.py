@@ -19,6 +19,7 @@ from flask import Blueprint, Response, g, jsonify, request, url_for
 from gas.domain import errors
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
+from gas.entrypoints.web.pages import wait_text
 from gas.services import accounts, jobs
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "completed_at": iso(job.completed_at),
         "progress": job.progress,
         "error": job.error,
-        "results": {"state": job.results_state.value if job.results_state else None},
+        "results": _results_json(job),
         "links": {
             "self": job_url,
             "results": job_url + "/results",
@@ -159,6 +160,13 @@ def job_json(job: Job) -> dict[str, Any]:
             "html": _absolute(f"/annotations/{job.id}"),
         },
     }
+
+
+def _results_json(job: Job) -> dict[str, Any]:
+    results: dict[str, Any] = {"state": job.results_state.value if job.results_state else None}
+    if job.results_state is ResultsState.RESTORING:
+        results["expected_at"] = iso(job.restore_expected_at)
+    return results
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -247,7 +255,8 @@ def results_unavailable(job: Job, user: User) -> str | None:
             "Upgrade to Premium to download them."
         )
     if job.results_state is ResultsState.RESTORING:
-        return "The results of this job are being restored; check back later."
+        wait = wait_text(job.restore_expected_at, _c().clock.now())
+        return f"The results of this job are being restored; check back later ({wait})."
     if job.results_state is not ResultsState.AVAILABLE or not job.results_key:
         return "The results of this job are not available."
     return None

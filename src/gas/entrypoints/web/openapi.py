@@ -133,7 +133,15 @@ SCHEMAS: dict[str, Any] = {
                             "Free plan's download window has ended (upgrade to Premium to "
                             "download); `restoring`: coming back from the archive.",
                         }
-                    )
+                    ),
+                    "expected_at": _nullable(
+                        {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": "Present while `state` is `restoring`: when the "
+                            "results are expected back (null if the archive gave no estimate).",
+                        }
+                    ),
                 },
             },
             "links": {

@@ -21,6 +21,7 @@ from flask import (
 from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from gas.adapters.billing import BillingError
 from gas.domain.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan, human_size
@@ -167,6 +168,33 @@ def _human_duration(seconds: int) -> str:
     return f"{n} {unit}{'' if n == 1 else 's'}"
 
 
+def wait_text(expected_at: datetime | None, now: datetime) -> str:
+    """How long until ``expected_at``, for people: "expected in about 3 minutes", or
+    "any moment now" once it is (nearly) due."""
+    if expected_at is None:
+        return "expected soon"
+    remaining = (_as_utc(expected_at) - _as_utc(now)).total_seconds()
+    if remaining <= 10:
+        return "any moment now"
+    if remaining < 60:
+        return "expected in less than a minute"
+    minutes = round(remaining / 60)
+    if minutes < 2:
+        return "expected in about a minute"
+    if minutes < 90:
+        return f"expected in about {minutes} minutes"
+    hours = round(remaining / 3600)
+    if hours < 36:
+        return f"expected in about {hours} hours"
+    return f"expected in about {round(remaining / 86400)} days"
+
+
+@bp.app_template_global("restore_wait")
+def restore_wait(job: Job) -> str:
+    """The expected wait for results being restored, as of now."""
+    return wait_text(job.restore_expected_at, container().clock.now())
+
+
 # --- profile and API tokens ------------------------------------------------------------------
 
 
@@ -180,6 +208,7 @@ def _render_profile(new_token: str | None = None, status: int = 200) -> Any:
             tokens=tokens,
             new_token=new_token,
             upload_limit=human_size(_upload_limit()),
+            manage_subscription=_manages_subscription_with_provider(),
         ),
         status,
     )
@@ -435,6 +464,8 @@ def job_log(job_id: str) -> Any:
 def subscribe() -> Any:
     c = container()
     if request.method == "POST":
+        if c.billing.enabled:
+            return _start_checkout()
         if accounts.change_plan(c.uow(), c.clock, g.user.id, Plan.PREMIUM):
             flash(
                 "Welcome to Premium! Larger files are accepted now, and your results are kept. "
@@ -448,15 +479,93 @@ def subscribe() -> Any:
         "subscribe.html",
         premium_limit=human_size(c.settings.premium_max_upload_bytes),
         free_limit=human_size(c.settings.free_max_upload_bytes),
+        retention=_human_duration(c.settings.free_retention_seconds),
         billing=c.settings.billing,
+        billing_enabled=c.billing.enabled,
     )
+
+
+def _site_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL on this site's public address (GAS_BASE_URL), for the payment
+    provider to send the user back to."""
+    return container().settings.base_url + url_for(endpoint, **values)
+
+
+def _billing_unavailable(exc: BillingError, action: str) -> Any:
+    log.error("billing: could not %s for user %s: %s", action, g.user.id, exc)
+    return render_error(
+        503,
+        "We could not reach our payment provider, so nothing has been charged and your plan "
+        "has not changed. Please try again in a few minutes.",
+    )
+
+
+def _start_checkout() -> Any:
+    """Send the user to the provider's payment page; the webhook upgrades them once paid."""
+    c = container()
+    if g.user.is_premium:
+        flash("You are already on the Premium plan.", "info")
+        return redirect(url_for("pages.profile"))
+    try:
+        url = c.billing.checkout_url(
+            g.user,
+            success_url=_site_url("pages.subscribe_done"),
+            cancel_url=_site_url("pages.subscribe"),
+        )
+    except BillingError as exc:
+        return _billing_unavailable(exc, "start a checkout")
+    return redirect(url, code=303)
+
+
+@bp.get("/subscribe/done")
+@login_required
+def subscribe_done() -> Any:
+    """Where the payment page sends the user back after paying."""
+    if g.user.is_premium:  # the webhook was faster than the browser
+        flash(
+            "Welcome to Premium! Larger files are accepted now, and your results are kept. "
+            "Any archived results are being restored.",
+            "success",
+        )
+    else:
+        flash(
+            "Payment received — your Premium plan starts in a moment. Reload this page to see it.",
+            "success",
+        )
+    return redirect(url_for("pages.profile"))
+
+
+def _manages_subscription_with_provider() -> bool:
+    """Premium paid through the provider is changed in its portal; Premium granted by an
+    operator (``gas users set-plan``) has no subscription and is cancelled here."""
+    return bool(container().billing.enabled and g.user.billing_customer_id)
+
+
+@bp.post("/subscribe/manage")
+@login_required
+def billing_portal() -> Any:
+    """The provider's customer portal: invoices, payment method, cancellation."""
+    c = container()
+    if not _manages_subscription_with_provider():
+        flash("There is no paid subscription to manage on this account.", "info")
+        return redirect(url_for("pages.profile"))
+    try:
+        url = c.billing.portal_url(g.user, return_url=_site_url("pages.profile"))
+    except BillingError as exc:
+        return _billing_unavailable(exc, "open the customer portal")
+    return redirect(url, code=303)
 
 
 @bp.route("/subscribe/cancel", methods=["GET", "POST"])
 @login_required
 def cancel() -> Any:
     c = container()
+    via_portal = g.user.is_premium and _manages_subscription_with_provider()
     if request.method == "POST":
+        if via_portal:
+            # Cancelled in the provider's portal; its webhook moves the user to Free when the
+            # subscription ends.
+            return billing_portal()
         if accounts.change_plan(c.uow(), c.clock, g.user.id, Plan.FREE):
             flash("Your Premium subscription has been cancelled: you are on the Free plan.", "info")
         else:
@@ -466,4 +575,5 @@ def cancel() -> Any:
         "cancel.html",
         free_limit=human_size(c.settings.free_max_upload_bytes),
         retention=_human_duration(c.settings.free_retention_seconds),
+        via_portal=via_portal,
     )
