@@ -12,6 +12,20 @@ import sqlalchemy as sa
 
 from gas.adapters.sql.database import create_engine, normalize_url, upgrade
 
+# moto's server (in-process, loopback) and the AWS fixtures, for tests/aws and the AWS kinds of
+# the contract suites (tests/integration).
+from tests.aws.moto_server import (  # noqa: F401
+    aws_settings,
+    held_glacier,
+    moto_endpoint,
+    moto_restores,
+    s3_bucket,
+    s3_client,
+    s3_object_store,
+    ses_outbox,
+    sesv2_client,
+)
+
 POSTGRES_URL = os.environ.get("GAS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

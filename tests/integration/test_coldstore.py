@@ -28,7 +28,20 @@ from gas.domain.jobs import object_key
 from gas.ports import ColdStore, NotRetrieved, RetrievalRefused
 from tests.fakes import FakeClock, FakeColdStore
 
-KINDS = ["local", "fake"]
+KINDS = ["local", "fake", "glacier"]
+# Contract cases the "glacier" kind (GlacierColdStore on moto, tests/aws) cannot run, and why.
+# S3 itself announces a completed restore (s3:ObjectRestore:Completed, to SQS): the adapter
+# publishes nothing, so the cases about the adapter's announcement do not apply; and S3 does
+# not tell how long an in-progress restore still has to go. tests/aws/test_glacier.py covers
+# the same ground the S3 way (idempotent requests, refusals, the completion event).
+GLACIER_EXCEPTIONS = {
+    "test_a_retrieval_request_announces_restore_ready_once_with_the_tier_delay": "S3 announces",
+    "test_a_second_request_is_idempotent_and_announces_nothing_more": "S3 announces; S3 does "
+    "not report the time left of an in-progress restore",
+    "test_a_refused_expedited_retrieval_raises_and_standard_then_works": "S3 announces",
+    "test_a_failed_announcement_is_made_by_the_next_request": "S3 announces",
+    "test_re_archiving_makes_the_archive_cold_again": "S3 announces",
+}
 DELAYS = {"Expedited": 1.0, "Standard": 3.0, "Bulk": 6.0}
 
 Published = tuple[str, dict[str, Any], float]
@@ -87,6 +100,13 @@ def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Kit:
             refusing[0] = flag
 
         return Kit(store, published, advance, refuse, fail_next_publish, root=root)
+
+    if request.param == "glacier":  # GlacierColdStore on moto's server (tests/aws/moto_server.py)
+        reason = GLACIER_EXCEPTIONS.get(request.node.originalname)
+        if reason:
+            pytest.skip(reason)
+        held = request.getfixturevalue("held_glacier")(expected_waits=DELAYS)
+        return Kit(held, published, held.advance, held.refuse_expedited, fail_next_publish)
 
     if request.param == "fake":
         clock = FakeClock()

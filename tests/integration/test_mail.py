@@ -25,7 +25,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from gas.adapters.mail import OutboxMailer, SmtpMailer, mailer_from_url
 from gas.ports import Mailer
 
-MAILER_KINDS = ["outbox", "smtp"]
+MAILER_KINDS = ["outbox", "smtp", "ses"]
 HAS_CRYPTOGRAPHY = importlib.util.find_spec("cryptography") is not None
 needs_tls_cert = pytest.mark.skipif(
     not HAS_CRYPTOGRAPHY,
@@ -110,6 +110,19 @@ def mail_backend(
         handler = Collector()
         with smtp_server(handler) as port:
             yield SmtpMailer("127.0.0.1", port, timeout=10), handler.messages
+    elif request.param == "ses":  # SES v2 on moto's server (tests/aws/moto_server.py)
+        from gas.adapters.ses import SesMailer
+
+        sent = request.getfixturevalue("ses_outbox")  # verifies the sender identity
+        mailer = SesMailer(request.getfixturevalue("sesv2_client"))
+        yield (
+            mailer,
+            lambda: [
+                # Parsed as the outbox's files are (CRLF → LF), like the SMTP kind's.
+                email.message_from_binary_file(io.BytesIO(raw), policy=email.policy.default)
+                for raw in sent()
+            ],
+        )
     else:
         raise AssertionError(request.param)
 

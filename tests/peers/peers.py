@@ -205,6 +205,9 @@ class Run:
         return self
 
 
+TIME = Path("/usr/bin/time")
+
+
 def run(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -212,23 +215,38 @@ def run(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> Run:
-    """Run ``argv``; measure wall time and peak RSS with wait4 (this child's rusage only)."""
+    """Run ``argv``; measure wall time and peak RSS.
+
+    Peak RSS comes from GNU time (``/usr/bin/time -f %M``, Debian package ``time``) when it
+    is installed: a child forked from this Python process would otherwise report this
+    process's own size as its high-water mark (``ru_maxrss`` survives ``exec``). Without it,
+    ``wait4``'s figure is used, an upper bound.
+    """
     args = [str(a) for a in argv]
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    tag = f"peers-{os.getpid()}-{time.time_ns()}"
+    err_path, rss_path = tmp / f"{tag}.err", tmp / f"{tag}.rss"
+    timed = [str(TIME), "-f", "%M", "-o", str(rss_path), *args] if TIME.exists() else args
     out = open(stdout, "wb") if stdout is not None else subprocess.DEVNULL  # noqa: SIM115
-    err_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"peers-{os.getpid()}-{time.time_ns()}.err"
     try:
         with open(err_path, "wb") as err:
             started = time.perf_counter()
-            proc = subprocess.Popen(args, stdout=out, stderr=err, cwd=cwd, env=env)
+            proc = subprocess.Popen(timed, stdout=out, stderr=err, cwd=cwd, env=env)
             _, status, usage = os.wait4(proc.pid, 0)
             seconds = time.perf_counter() - started
             proc.returncode = os.waitstatus_to_exitcode(status)
         stderr = err_path.read_text(errors="replace")
+        max_rss_mb = usage.ru_maxrss / 1024.0
+        if rss_path.exists():
+            lines = rss_path.read_text().split()
+            if lines and lines[-1].isdigit():
+                max_rss_mb = int(lines[-1]) / 1024.0
     finally:
         if stdout is not None:
             out.close()  # type: ignore[union-attr]
         err_path.unlink(missing_ok=True)
-    return Run(args, seconds, usage.ru_maxrss / 1024.0, proc.returncode, stderr)
+        rss_path.unlink(missing_ok=True)
+    return Run(args, seconds, max_rss_mb, proc.returncode, stderr)
 
 
 def bcftools_gff3(gff3: Path, out: Path) -> Path:
@@ -274,8 +292,7 @@ def build_snpeff_db(fasta: Path, gtf: Path, workdir: Path, name: str = "syntheti
     shutil.copyfile(fasta, data / "sequences.fa")
     config = workdir / "snpEff.config"
     config.write_text(
-        f"data.dir = {workdir / 'data'}/\n"
-        f"{name}.genome : Synthetic reference {name}\n"
+        f"data.dir = {workdir / 'data'}/\n{name}.genome : Synthetic reference {name}\n"
         # the synthetic genome has no mitochondrion; every chromosome uses the standard code
     )
     build = run(
@@ -430,6 +447,7 @@ class AlleleCalls:
     terms: dict[str, set[str]] = dataclasses.field(default_factory=dict)  # transcript → SO
     biotype: dict[str, str] = dataclasses.field(default_factory=dict)  # transcript → biotype
     protein: dict[str, ProteinChange] = dataclasses.field(default_factory=dict)
+    flags: set[str] = dataclasses.field(default_factory=set)  # ANN ERRORS / WARNINGS / INFO
 
     def add(self, transcript: str, terms: Iterable[str], biotype: str = "") -> None:
         self.terms.setdefault(transcript, set()).update(terms)
@@ -538,6 +556,11 @@ def hgvs_p_change(hgvs_p: str) -> ProteinChange | None:
     return int(m.group(2)), ref, alt
 
 
+_NEIGHBOURHOOD = frozenset(
+    {"upstream_gene_variant", "downstream_gene_variant", "intergenic_variant", "intergenic_region"}
+)
+
+
 def parse_ann(path: Path, *, snpeff: bool = False) -> dict[AlleleKey, AlleleCalls]:
     """The ANN field (SnpEff's, or GAS's): Allele|Annotation|Impact|Gene|GeneID|FeatureType|
     FeatureID|BioType|Rank|HGVS.c|HGVS.p|…"""
@@ -573,7 +596,11 @@ def parse_ann(path: Path, *, snpeff: bool = False) -> dict[AlleleKey, AlleleCall
             else:
                 tkey = f"({feature_type or 'none'})"
             change = hgvs_p_change(hgvs_p)
+            flags = [f for f in parts[15].split("&") if f] if len(parts) > 15 else []
+            if terms <= _NEIGHBOURHOOD:  # a flag on a transcript 5 kb away says nothing here
+                flags = []
             for alt in targets:
+                calls[alt].flags.update(flags)
                 calls[alt].add(tkey, terms, biotype)
                 if change is not None and feature_type == "transcript":
                     calls[alt].protein[tkey] = change
@@ -582,9 +609,7 @@ def parse_ann(path: Path, *, snpeff: bool = False) -> dict[AlleleKey, AlleleCall
 
 def has_transcript_consequences(calls: dict[AlleleKey, AlleleCalls]) -> bool:
     """True when any allele got a transcript-level annotation (not just gene names)."""
-    return any(
-        not t.startswith("(") for c in calls.values() for t in c.terms
-    )
+    return any(not t.startswith("(") for c in calls.values() for t in c.terms)
 
 
 # --- projecting onto what a peer can say -----------------------------------------------------
@@ -605,7 +630,9 @@ FOR_BCFTOOLS = {
 
 
 def is_noncoding(biotype: str) -> bool:
-    return bool(biotype) and biotype != "protein_coding" and bool(NON_CODING_BIOTYPE.search(biotype))
+    return (
+        bool(biotype) and biotype != "protein_coding" and bool(NON_CODING_BIOTYPE.search(biotype))
+    )
 
 
 def project_for_bcftools(calls: AlleleCalls) -> set[str]:
@@ -650,6 +677,17 @@ def project_snpeff_side(calls: AlleleCalls) -> set[str]:
     return project_for_snpeff(calls)
 
 
+#: SnpEff's flag on transcripts whose CDS it could not model (e.g. GTF stop_codon pieces
+#: with inconsistent frames: "WARNING_CDS_TOO_SHORT" when the database is built, ``p.???`` in
+#: the output). The synthetic GTF should give none; alleles on such transcripts are left out.
+SNPEFF_INCOMPLETE = "WARNING_TRANSCRIPT_INCOMPLETE"
+
+
+def snpeff_trusted(keys: Iterable[AlleleKey], snpeff: dict[AlleleKey, AlleleCalls]) -> list:
+    """The alleles whose SnpEff annotation does not rest on a transcript it mis-modelled."""
+    return [k for k in keys if SNPEFF_INCOMPLETE not in snpeff.get(k, AlleleCalls()).flags]
+
+
 def project_identity(calls: AlleleCalls) -> set[str]:
     return calls.all_terms() or {NONE}
 
@@ -686,7 +724,7 @@ class Comparison:
         for (a, b), n in self.categories.most_common():
             ex = ", ".join(f"{c}:{p} {r}>{x}" for c, p, r, x in self.examples[(a, b)][:limit])
             lines.append(f"  {ours}={a} {theirs}={b}: {n}  e.g. {ex}")
-        for key, tx, a, b in self.protein_mismatches[:limit * 3]:
+        for key, tx, a, b in self.protein_mismatches[: limit * 3]:
             c, p, r, x = key
             lines.append(f"  protein {c}:{p} {r}>{x} {tx}: {ours}={a} {theirs}={b}")
         return "\n".join(lines)

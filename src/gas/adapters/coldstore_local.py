@@ -5,8 +5,11 @@ have tiers with configurable delays; Expedited can be refused ("insufficient cap
 retrieval is requested, its completion is scheduled as a delayed ``results.restore_ready``
 message on the durable queue: the event is announced, never discovered by a sleeping loop.
 
-Layout under the root: ``<archive_id>`` (the data, keys validated like the object store's),
-``<archive_id>.meta.json`` (size, SHA-256) and ``<archive_id>.retrieval.json`` (tier, ready_at).
+Layout under the root: ``archives/<archive_id>`` (the data, keys validated like the object
+store's) and, named by the SHA-256 ``<h>`` of the archive id, ``state/<h>.meta.json`` (size,
+SHA-256 of the data) and ``state/<h>.retrieval.json`` (tier, ready_at). Keeping the bookkeeping
+apart means any id the object store accepts fits (no suffix pushes a 255-byte name over the
+limit) and no archive id can collide with another archive's bookkeeping.
 """
 
 from __future__ import annotations
@@ -50,10 +53,18 @@ class LocalColdStore:
         self._now = now
 
     # --- paths --------------------------------------------------------------------------------
+    @property
+    def _archives(self) -> Path:
+        return self.root / "archives"
+
     def _path(self, archive_id: str, suffix: str = "") -> Path:
+        """The data (``suffix=""``) or a bookkeeping file (".meta.json", ".retrieval.json")."""
         validate_key(archive_id)
-        path = (self.root / (archive_id + suffix)).resolve()
-        if self.root not in path.parents:
+        if suffix:
+            digest = hashlib.sha256(archive_id.encode("utf-8", "surrogatepass")).hexdigest()
+            return self.root / "state" / (digest + suffix)
+        path = (self._archives / archive_id).resolve()
+        if self._archives.resolve() not in path.parents:
             raise ValueError(f"archive id {archive_id!r} escapes the cold store")
         return path
 
@@ -112,10 +123,13 @@ class LocalColdStore:
         if tier == "Expedited" and self._refusing_expedited():
             raise RetrievalRefused("insufficient capacity for Expedited retrievals")
         delay = self.delays[tier]
+        # Announce before recording: if the announcement fails, nothing is recorded and the
+        # caller's retry announces again (recorded first, the retry would find the retrieval
+        # "already requested" and the completion would never be announced).
+        self._publish(events.RESULTS_RESTORE_READY, {"archive_id": archive_id}, delay=delay)
         self._write_json(
             self._path(archive_id, ".retrieval.json"), {"tier": tier, "ready_at": now + delay}
         )
-        self._publish(events.RESULTS_RESTORE_READY, {"archive_id": archive_id}, delay=delay)
         return delay
 
     def _retrieval(self, archive_id: str) -> dict[str, Any] | None:
@@ -145,7 +159,7 @@ class LocalColdStore:
         for suffix in ("", ".meta.json", ".retrieval.json"):
             self._path(archive_id, suffix).unlink(missing_ok=True)
         parent = self._path(archive_id).parent
-        while parent != self.root:
+        while parent != self._archives.resolve() and self.root in parent.parents:
             try:
                 parent.rmdir()
             except OSError:

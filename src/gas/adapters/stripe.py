@@ -153,7 +153,7 @@ class StripeBilling:
                 status=response.status_code,
             )
         if response.status_code >= 400:
-            err = body.get("error") if isinstance(body.get("error"), dict) else {}
+            err = _dict(body.get("error"))
             message = str(err.get("message") or f"HTTP {response.status_code}")
             code = err.get("code") or err.get("type")
             log.error(
@@ -226,7 +226,7 @@ class StripeBilling:
     def _to_billing_event(
         self, event_id: str, kind: str, obj: dict[str, Any]
     ) -> BillingEvent | None:
-        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        metadata = _dict(obj.get("metadata"))
         customer = _id_of(obj.get("customer"))
         if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
             if obj.get("mode") != "subscription":
@@ -269,6 +269,10 @@ class StripeBilling:
             if self.price_id in (_id_of(item.get("price")), _id_of(item.get("plan"))):
                 return True
         return False
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _str(value: Any) -> str | None:

@@ -24,8 +24,8 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence

@@ -77,6 +77,7 @@ class AnnotationOutputs:
     summary_json: Path
     summary: dict[str, object] = field(compare=False)
     warnings: list[str] = field(compare=False)
+    tsv: Path | None = None
 
 
 def output_stem(input_name: str) -> str:
@@ -114,62 +115,97 @@ def annotate_file(
     assembly: str | None = None,
     limits: InputLimits = InputLimits(),  # noqa: B008 - frozen, shared safely
     progress: Callable[[float], None] | None = None,
+    refdata: str | os.PathLike[str] | None = None,
+    csq: bool = False,
+    tsv: bool = False,
+    per_transcript: bool = False,
 ) -> AnnotationOutputs:
-    """Annotate one VCF (plain, gzip or bgzip; VCF 3.3–4.4) with genes from GRCh38.
+    """Annotate one VCF (plain, gzip or bgzip; VCF 3.3–4.4).
+
+    ``refdata`` is a reference bundle's name or directory (see bundle.py); by default the
+    built-in GRCh38 gene table (``grch38-genes``): gene names only. A bundle with
+    transcripts gives full consequences (``ANN``; also VEP's ``CSQ`` if ``csq``).
 
     Writes ``<stem>.annot.vcf``, ``<stem>.count.log`` and ``<stem>.summary.json`` into
-    ``output_dir`` (stem from :func:`output_stem` of ``output_name`` or the input's name).
+    ``output_dir`` (stem from :func:`output_stem` of ``output_name`` or the input's name),
+    and ``<stem>.annot.tsv`` if ``tsv`` (one row per ALT allele with its most severe
+    consequence, or per allele and transcript if ``per_transcript``).
     ``assembly`` is what the user says the input's assembly is (the header is used when
     None). ``progress`` is called with the fraction of the input file read, ending at 1.0.
 
     Raises InvalidInputError (with a one-line ``reason`` and log ``details``) when the input
-    cannot be read as a VCF; no output file is left behind then.
+    cannot be read as a VCF; no output file is left behind then. Raises BundleError when
+    ``refdata`` names no bundle.
     """
+    from .bundle import load_bundle, resolve
+
     input_path = Path(input_path)
     output_dir = Path(output_dir)
     display_name = PurePosixPath((output_name or input_path.name).replace("\\", "/")).name
     stem = output_stem(display_name)
+    bundle_dir = resolve(refdata)
+    bundle = load_bundle(bundle_dir) if bundle_dir is not None else None
     output_dir.mkdir(parents=True, exist_ok=True)
     finals = {
         "vcf": output_dir / f"{stem}.annot.vcf",
         "log": output_dir / f"{stem}.count.log",
         "json": output_dir / f"{stem}.summary.json",
     }
+    tsv_unavailable = tsv and bundle is None
+    if tsv and bundle is not None:
+        finals["tsv"] = output_dir / f"{stem}.annot.tsv"
     token = secrets.token_hex(4)
     temps = {k: output_dir / f".{p.name}.{token}.part" for k, p in finals.items()}
     try:
         started_wall = datetime.now(UTC)
         started = time.perf_counter()
-        genes = default_gene_table()
-        with InputSource(input_path, limits) as source:
-            with open(temps["vcf"], "w", encoding="utf-8", newline="\n") as out:
-                run = _Annotator(genes, limits, assembly, out)
-                run.read(source, progress)
+        with contextlib.ExitStack() as stack:
+            source = stack.enter_context(InputSource(input_path, limits))
+            out = stack.enter_context(open(temps["vcf"], "w", encoding="utf-8", newline="\n"))
+            run: _Annotator
+            if bundle is None:
+                run = _Annotator(default_gene_table(), limits, assembly, out)
+            else:
+                from .txannotate import TranscriptAnnotator, TxOptions
+
+                tsv_out = None
+                if tsv:
+                    tsv_out = stack.enter_context(
+                        open(temps["tsv"], "w", encoding="utf-8", newline="\n")
+                    )
+                options = TxOptions(csq=csq, tsv=tsv_out, per_transcript=per_transcript)
+                run = TranscriptAnnotator(bundle, limits, assembly, out, options)
+            if tsv_unavailable:
+                run.warnings.add(
+                    "no TSV was written: it needs a reference bundle with transcripts (--refdata)"
+                )
+            run.read(source, progress)
             finished_wall = datetime.now(UTC)
             info = RunInfo(
                 input_name=display_name,
                 format_version=run.header.file_format,
                 compression=source.compression,
-                reference=REFERENCE_NAME,
-                reference_short=REFERENCE_SHORT,
+                reference=run.reference_name,
+                reference_short=run.reference_short,
                 engine={
                     "name": "gas.annotation",
                     "version": engine_version(),
-                    "level": "gene",
+                    "level": run.level,
                 },
                 assembly_declared=run.assembly_declared,
                 assembly_evidence=run.assembly_evidence,
-                assembly_used=ASSEMBLY,
+                assembly_used=run.assembly_used,
                 started=started_wall.isoformat(timespec="seconds"),
                 finished=finished_wall.isoformat(timespec="seconds"),
                 elapsed=time.perf_counter() - started,
                 counts=run.counts,
                 warnings=run.warnings.render(),
+                detail=run.detail(),
             )
         summary_data = summary(info)
         temps["json"].write_text(json.dumps(summary_data, indent=2) + "\n", encoding="utf-8")
         temps["log"].write_text(count_log(info), encoding="utf-8")
-        for key in ("vcf", "json", "log"):
+        for key in finals:
             os.replace(temps[key], finals[key])
     except BaseException:
         for path in temps.values():
@@ -184,6 +220,7 @@ def annotate_file(
         summary_json=finals["json"],
         summary=summary_data,
         warnings=list(info.warnings),
+        tsv=finals.get("tsv"),
     )
 
 
@@ -219,6 +256,17 @@ class _Lookup:
 class _Annotator:
     """One run over one input: header, then records chunk by chunk."""
 
+    #: what the header and the log call the reference, and the assembly it is of
+    reference_name = REFERENCE_NAME
+    reference_short = REFERENCE_SHORT
+    assembly_used = ASSEMBLY
+    level = "gene"
+    our_info_keys: tuple[str, ...] = OUR_INFO_KEYS
+    our_info_headers: list[str] = OUR_INFO_HEADERS
+    _our_keys_re = _OUR_KEYS_RE
+    _our_keys_re_m = _OUR_KEYS_RE_M
+    _our_header_re = _OUR_HEADER_RE
+
     def __init__(
         self, genes: GeneTable, limits: InputLimits, assembly: str | None, out: TextIO
     ) -> None:
@@ -239,6 +287,16 @@ class _Annotator:
         self._unknown_chroms: dict[str, None] = {}
         self._genic_prefix: dict[str, str] = {}
         self._intergenic_prefix: dict[str, str] = {}
+
+    what_may_be_wrong = "gene names"
+
+    def extra_header_lines(self) -> list[str]:
+        """More ``##`` lines for the output, after ``##GAS_reference``."""
+        return []
+
+    def detail(self) -> dict[str, object] | None:
+        """Counts beyond the gene level's, for the summary and the log."""
+        return None
 
     # ---------------------------------------------------------------- reading
 
@@ -307,8 +365,13 @@ class _Annotator:
             more = f" and {len(names) - 10} more" if len(names) > 10 else ""
             shown = ", ".join(names[:10]) + more
             self.warnings.add(
-                f"variants on chromosomes that have no genes in the GRCh38 gene table "
+                f"variants on chromosomes that have no genes in the {self.reference_short} "
                 f"({shown}) are annotated as intergenic with no nearest gene"
+            )
+        if batches.latin1_lines:
+            self.warnings.add(
+                f"{batches.latin1_lines} header line(s) are not valid UTF-8 and were read as "
+                f"Latin-1 (first at line {batches.first_latin1_line})"
             )
 
     def _read_header(self, lines: list[str], first_no: int) -> int | None:
@@ -339,7 +402,7 @@ class _Annotator:
                         f"the output starts with ##fileformat={DEFAULT_FILEFORMAT}"
                     )
                     continue
-                if _OUR_HEADER_RE.match(line):
+                if self._our_header_re.match(line):
                     continue  # replaced by ours below
                 write(line)
                 write("\n")
@@ -390,28 +453,32 @@ class _Annotator:
                     f"the assembly was given as {declared} but the header looks like "
                     f"{header_assembly} (from {header.assembly_evidence})"
                 )
-            if declared != ASSEMBLY:
+            if declared != self.assembly_used:
                 header_warnings.append(
-                    f"input is declared as {declared}; gene names come from GRCh38 "
-                    "coordinates and may be wrong"
+                    f"input is declared as {declared}; {self.what_may_be_wrong} come from "
+                    f"{self.assembly_used} coordinates and may be wrong"
                 )
         elif header_assembly:
             self.assembly_declared = header_assembly
             self.assembly_evidence = header.assembly_evidence
-            if header_assembly != ASSEMBLY:
+            if header_assembly != self.assembly_used:
                 header_warnings.append(
                     f"input looks like {header_assembly} (from {header.assembly_evidence}); "
-                    "gene names come from GRCh38 coordinates and may be wrong"
+                    f"{self.what_may_be_wrong} come from {self.assembly_used} coordinates "
+                    "and may be wrong"
                 )
         for w in header_warnings:
             warnings.add(w)
 
         write = self.out.write
         write(f"##GAS_version={engine_version()}\n")
-        write(f"##GAS_reference={REFERENCE_NAME}\n")
+        write(f"##GAS_reference={self.reference_name}\n")
+        for line in self.extra_header_lines():
+            write(line)
+            write("\n")
         for w in header_warnings:
             write(f"##GAS_warning={w}\n")
-        for line in OUR_INFO_HEADERS:
+        for line in self.our_info_headers:
             write(line)
             write("\n")
         if header.space_separated_header:
@@ -604,8 +671,10 @@ class _Annotator:
         q_class = chunk.q_class
         q_titv = chunk.q_titv
         q_code = chunk.q_code
-        our_keys = _OUR_KEYS_RE.search
-        may_have_our_keys = bool(_OUR_KEYS_RE_M.search("\n".join([parts[7] for parts in records])))
+        our_keys = self._our_keys_re.search
+        may_have_our_keys = bool(
+            self._our_keys_re_m.search("\n".join([parts[7] for parts in records]))
+        )
         out_lines: list[str] = []
         emit = out_lines.append
         genic = 0
@@ -759,7 +828,7 @@ class _Annotator:
         kept = []
         for item in info.split(";"):
             key = item.split("=", 1)[0]
-            if key in OUR_INFO_KEYS:
+            if key in self.our_info_keys:
                 self.warnings.count(
                     f"{{n}} record(s) already had INFO {key}; it was replaced by GAS's "
                     "(first at line {line})",

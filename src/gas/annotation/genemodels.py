@@ -368,8 +368,12 @@ def _gff_transcript(ident: str, feat: _Feature, gene: _Feature, protein: str) ->
     else:
         gid = _dbxref_gene(g) or _strip_prefix(unquote(g.get("ID", ident)))
     name = unquote(g.get("Name", "") or g.get("gene_name", "") or g.get("gene", "")) or gid
-    gene_biotype = unquote(g.get("biotype", "") or g.get("gene_biotype", "") or g.get("gene_type", ""))
-    biotype = unquote(a.get("biotype", "") or a.get("transcript_biotype", "") or a.get("transcript_type", ""))
+    gene_biotype = unquote(
+        g.get("biotype", "") or g.get("gene_biotype", "") or g.get("gene_type", "")
+    )
+    biotype = unquote(
+        a.get("biotype", "") or a.get("transcript_biotype", "") or a.get("transcript_type", "")
+    )
     if not biotype and feat is not gene:
         biotype = _REFSEQ_TYPE_BIOTYPE.get(feat.ftype, "")
         if biotype == "transcript" and gene_biotype:

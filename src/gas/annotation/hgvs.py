@@ -57,7 +57,11 @@ def protein_change(
     if r[:1] == "*":  # the stop codon changed: an extension
         return _extension(alt_tail, k1, i, a)
     if a[:1] == "*":
-        return f"{aa3(r[0])}{i + 1}Ter" if r else f"{aa3(ref_prot[i - 1])}{i}_{aa3(_at(ref_prot, i))}{i + 1}insTer"
+        return (
+            f"{aa3(r[0])}{i + 1}Ter"
+            if r
+            else f"{aa3(ref_prot[i - 1])}{i}_{aa3(_at(ref_prot, i))}{i + 1}insTer"
+        )
     if len(r) == 1 and len(a) == 1:
         return f"{aa3(r)}{i + 1}{aa3(a)}"
     if not a:  # deletion of r at i: shift to the C-terminal end

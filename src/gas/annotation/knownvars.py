@@ -157,9 +157,7 @@ def build_known(
                         elif number == "R" and len(items) == len(alts) + 1:
                             raw = items[a_index + 1]
                         values.setdefault(field, []).append(_escape_value(raw).encode())
-        order = np.lexsort(
-            (np.array(hashes, dtype=np.uint64), np.array(keys, dtype=np.int64))
-        )
+        order = np.lexsort((np.array(hashes, dtype=np.uint64), np.array(keys, dtype=np.int64)))
         out = work / "known" / label
         out.mkdir(parents=True, exist_ok=True)
         np.save(out / "key.npy", np.array(keys, dtype=np.int64)[order])
@@ -228,9 +226,7 @@ class KnownVariants:
         """(INFO key, source label, field) for each carried field."""
         return [(f"{s.label}_{f}", s.label, f) for s in self.sources for f in s.fields]
 
-    def lookup(
-        self, keys: np.ndarray, hashes: list[int]
-    ) -> list[list[tuple[KnownSource, int]]]:
+    def lookup(self, keys: np.ndarray, hashes: list[int]) -> list[list[tuple[KnownSource, int]]]:
         """For each query: the (source, row) pairs that match it exactly."""
         found: list[list[tuple[KnownSource, int]]] = [[] for _ in range(len(keys))]
         if not len(keys):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .alleles import CLASSES, TRANSITION, TRANSVERSION
 from .genes import PRIMARY_CHROMOSOMES, normalize_chrom
+from .so import IMPACTS, LOCATIONS, TERMS
 
 _COMPRESSION_NAMES = {"none": "plain text", "gzip": "gzip", "bgzip": "bgzip"}
 MAX_DISTINCT_CHROMOSOMES = 10_000
@@ -106,6 +107,8 @@ class RunInfo:
     elapsed: float
     counts: Counts
     warnings: list[str]
+    #: transcript-level counts (consequences, impacts, locations, known variants)
+    detail: dict[str, object] | None = None
 
 
 def summary(run: RunInfo) -> dict[str, object]:
@@ -132,6 +135,7 @@ def summary(run: RunInfo) -> dict[str, object]:
             "known_by_id": c.known_by_id,
             "novel": c.records - c.known_by_id,
         },
+        **(_detail_summary(run) if run.detail else {}),
         "titv": {
             "transitions": c.transitions,
             "transversions": c.transversions,
@@ -141,6 +145,26 @@ def summary(run: RunInfo) -> dict[str, object]:
         "started": run.started,
         "finished": run.finished,
         "elapsed_seconds": round(run.elapsed, 3),
+    }
+
+
+def _detail_summary(run: RunInfo) -> dict[str, object]:
+    d = run.detail or {}
+    c = run.counts
+    known = int(d.get("known_records", 0))  # type: ignore[call-overload]
+    return {
+        "consequences": {
+            "most_severe_by_allele": d.get("by_consequence", {}),
+            "impact_by_allele": d.get("by_impact", {}),
+            "location_by_record": d.get("by_location", {}),
+        },
+        "known_variants": {
+            "known_records": known,
+            "novel_records": c.records - known,
+            "matched_alleles": d.get("known_alleles", 0),
+            "matched_by_source": d.get("known_by_source", {}),
+        },
+        "reference_mismatches": d.get("ref_mismatches", 0),
     }
 
 
@@ -166,9 +190,31 @@ def count_log(run: RunInfo) -> str:
         f"Total: {c.records}",
         f"Alleles: {c.alleles}",
         f"In dbSNP: {c.known_by_id} ({pct}%) (by rs id in the ID column)",
-        "Variants located:",
-        f"In interGenic {c.intergenic}",
-        f"In Genic {c.genic}",
+    ]
+    d = run.detail
+    if d:
+        known = int(d.get("known_records", 0))  # type: ignore[call-overload]
+        kpct = f"{100 * known / c.records:.2f}" if c.records else "0.00"
+        lines.append(f"Known: {known} ({kpct}%) (rs id in the input or a known-variant match)")
+        lines.append(f"Novel: {c.records - known}")
+        lines.append("Variants located:")
+        located = d.get("by_location", {})
+        for name in LOCATIONS:
+            lines.append(f"In {name} {located.get(name, 0)}")  # type: ignore[attr-defined]
+        by_csq = d.get("by_consequence", {})
+        shown = " / ".join(
+            f"{t} {by_csq[t]}"
+            for t, _ in TERMS
+            if by_csq.get(t)  # type: ignore[attr-defined]
+        )
+        lines.append(f"Most severe consequences: {shown or 'none'}")
+        by_impact = d.get("by_impact", {})
+        lines.append(
+            "Impact: " + " / ".join(f"{i} {by_impact.get(i, 0)}" for i in IMPACTS)  # type: ignore[attr-defined]
+        )
+    else:
+        lines += ["Variants located:", f"In interGenic {c.intergenic}", f"In Genic {c.genic}"]
+    lines += [
         f"Variant classes: {classes or 'none'}",
         f"Transitions/Transversions: {c.transitions}/{c.transversions} (Ti/Tv {ratio})",
         f"Chromosomes: {chromosomes or 'none'}",

@@ -228,6 +228,9 @@ class LineBatches:
         self._max = max_line_bytes
         self.crlf = False
         self.saw_bytes = False
+        #: header lines that were not UTF-8 and were read as Latin-1
+        self.latin1_lines = 0
+        self.first_latin1_line = 0
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         max_line = self._max
@@ -283,7 +286,9 @@ class LineBatches:
         try:
             block[: 64 * 1024].decode("utf-8")
         except UnicodeDecodeError as exc:
-            if exc.end < min(len(block), 64 * 1024) - 4:  # not a character cut at the end
+            line_start = block.rfind(b"\n", 0, exc.start) + 1
+            in_header = block[line_start : line_start + 1] == b"#"  # Latin-1 headers exist
+            if not in_header and exc.end < min(len(block), 64 * 1024) - 4:
                 raise InvalidInputError(
                     BINARY_REASON,
                     f"{BINARY_REASON}: byte {exc.start} is not valid UTF-8 text.\n{_head(block)}",
@@ -293,18 +298,29 @@ class LineBatches:
     def _decode(self, chunk: bytes, line_no: int) -> list[str]:
         try:
             text = chunk.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            where = line_no + chunk.count(b"\n", 0, exc.start)
-            start = chunk.rfind(b"\n", 0, exc.start) + 1
-            end = chunk.find(b"\n", exc.start)
-            bad = chunk[start : end if end >= 0 else len(chunk)]
-            raise self._binary(where, bad, "bytes that are not valid UTF-8") from None
+        except UnicodeDecodeError:
+            text = self._decode_lines(chunk, line_no)
         if "\r" in text:
             self.crlf = True
             text = text.replace("\r\n", "\n")
             if text.endswith("\r"):
                 text = text[:-1]
         return text.split("\n")
+
+    def _decode_lines(self, chunk: bytes, line_no: int) -> str:
+        """Line by line: a header line that is not UTF-8 is read as Latin-1 (and counted)."""
+        out = []
+        for i, raw in enumerate(chunk.split(b"\n")):
+            try:
+                out.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                if raw[:1] != b"#":
+                    raise self._binary(line_no + i, raw, "bytes that are not valid UTF-8") from None
+                if not self.latin1_lines:
+                    self.first_latin1_line = line_no + i
+                self.latin1_lines += 1
+                out.append(raw.decode("latin-1"))
+        return "\n".join(out)
 
     def _check_lengths(self, lines: list[str], line_no: int) -> None:
         for i, line in enumerate(lines):

@@ -158,7 +158,9 @@ class Reference:
             return ""
         lo, hi = tx.cds
         seq = "".join(
-            self.fetch(gene.chrom, max(s, lo), min(e, hi)) for s, e in tx.exons if e >= lo and s <= hi
+            self.fetch(gene.chrom, max(s, lo), min(e, hi))
+            for s, e in tx.exons
+            if e >= lo and s <= hi
         )
         return revcomp(seq) if gene.strand == "-" else seq
 
@@ -307,7 +309,12 @@ def _design_coding(rng: np.random.Generator) -> _Layout:
             exons[i] -= exons[i] % 3
             skippable.append(i)
         total = sum(exons)
-        utr3 = int(np.clip(rng.lognormal(math.log(600), 0.8), 20, exons[-1] - 3 if n > 1 else 2000))
+        if n > 1 and rng.random() < 0.03:  # now and then a stop codon split by the last intron
+            utr3 = exons[-1] - int(rng.integers(1, 3))
+        else:
+            utr3 = int(
+                np.clip(rng.lognormal(math.log(500), 0.8), 20, exons[-1] - 20 if n > 1 else 2000)
+            )
         cds_len = total - utr5 - utr3
         cds_len -= cds_len % 3
         if cds_len < 90:
@@ -426,7 +433,9 @@ class _Builder:
         return bool(self.rng.random() < 0.5)
 
     def _pyrimidines(self, n: int) -> str:
-        return "".join("CT"[i] if self.rng.random() < 0.8 else "AG"[i] for i in self.rng.integers(0, 2, n))
+        return "".join(
+            "CT"[i] if self.rng.random() < 0.8 else "AG"[i] for i in self.rng.integers(0, 2, n)
+        )
 
     def _soft(self, chrom: str, positions: np.ndarray, bases: str) -> None:
         """Write bases where no gene has fixed them (consensus, not a promise)."""
@@ -684,21 +693,27 @@ def _trim_stop(pieces: list[tuple[int, int, int]], strand: str) -> list[tuple[in
 
 
 def _codon_pieces(tx: Transcript, strand: str, which: str) -> list[tuple[int, int, int]]:
-    """The start or stop codon, split where it crosses an intron (start, end, phase)."""
+    """The start or stop codon, split where it crosses an intron: (start, end, frame), the
+    frame counted from the codon's first base in the direction of transcription."""
     pieces = _cds_segments(tx, strand)
-    ordered = pieces if strand == "+" else pieces[::-1]
+    ordered = pieces if strand == "+" else pieces[::-1]  # 5'→3'
     if which == "stop":
-        ordered = [(s, e, 0) for s, e, _ in ordered[::-1]]
-    out, need = [], 3
+        ordered = ordered[::-1]  # walk from the 3' end
+    spans, need = [], 3
     for s, e, _ in ordered:
-        size = e - s + 1
-        take = min(size, need)
-        from_low = (strand == "+") == (which == "start")
-        seg = (s, s + take - 1) if from_low else (e - take + 1, e)
-        out.append((seg[0], seg[1], (3 - (3 - need) % 3) % 3))
+        take = min(e - s + 1, need)
+        at_5prime_end = which == "start"
+        from_low = (strand == "+") == at_5prime_end
+        spans.append((s, s + take - 1) if from_low else (e - take + 1, e))
         need -= take
         if not need:
             break
+    # frames in transcription order
+    spans.sort(reverse=(strand == "-"))
+    out, done = [], 0
+    for s, e in spans:
+        out.append((s, e, (3 - done % 3) % 3))
+        done += e - s + 1
     return sorted(out)
 
 
@@ -755,8 +770,17 @@ def write_gtf(ref: Reference, path: Path, style: str = "ensembl") -> Path:
         else:
             g_tail += [("gene_source", "synthetic"), ("gene_biotype", gene.biotype)]
 
-        def row(kind: str, s: int, e: int, attrs: list[tuple[str, str]], phase: str = ".") -> str:
-            return "\t".join([chrom, src, kind, str(s), str(e), ".", strand, phase, _attrs_gtf(attrs)])  # noqa: B023
+        def row(
+            kind: str,
+            s: int,
+            e: int,
+            attrs: list[tuple[str, str]],
+            phase: str = ".",
+            chrom: str = chrom,
+            strand: str = strand,
+        ) -> str:
+            fields = [chrom, src, kind, str(s), str(e), ".", strand, phase, _attrs_gtf(attrs)]
+            return "\t".join(fields)
 
         lines.append(row("gene", gene.start, gene.end, g_attrs + g_tail))
         for tx in gene.transcripts:
@@ -794,19 +818,37 @@ def write_gtf(ref: Reference, path: Path, style: str = "ensembl") -> Path:
                 for s, e, ph in _trim_stop(cds_all, strand):
                     rank = _rank_of(tx, s, strand)
                     feats.append(
-                        (s, 1, e, f"CDS\t{ph}", t_attrs + [("exon_number", str(rank))] + t_tail + p_attrs + tags)
+                        (
+                            s,
+                            1,
+                            e,
+                            f"CDS\t{ph}",
+                            t_attrs + [("exon_number", str(rank))] + t_tail + p_attrs + tags,
+                        )
                     )
                 for which, kind in (("start", "start_codon"), ("stop", "stop_codon")):
                     for s, e, ph in _codon_pieces(tx, strand, which):
                         rank = _rank_of(tx, s, strand)
                         feats.append(
-                            (s, 2, e, f"{kind}\t{ph}", t_attrs + [("exon_number", str(rank))] + t_tail + tags)
+                            (
+                                s,
+                                2,
+                                e,
+                                f"{kind}\t{ph}",
+                                t_attrs + [("exon_number", str(rank))] + t_tail + tags,
+                            )
                         )
                 utr5, utr3 = _utrs(tx, strand)
                 for pieces, kind in ((utr5, "five_prime_utr"), (utr3, "three_prime_utr")):
                     for s, e in pieces:
                         feats.append(
-                            (s, 3, e, "UTR\t." if gencode else f"{kind}\t.", t_attrs + t_tail + tags)
+                            (
+                                s,
+                                3,
+                                e,
+                                "UTR\t." if gencode else f"{kind}\t.",
+                                t_attrs + t_tail + tags,
+                            )
                         )
             for s, _o, e, kind, attrs in sorted(feats, key=lambda f: (f[0], f[1])):
                 kind_name, _, phase = kind.partition("\t")
@@ -839,8 +881,16 @@ def write_gff3(ref: Reference, path: Path) -> Path:
     for gene in ref.genes:
         chrom, strand = gene.chrom, gene.strand
 
-        def row(kind: str, s: int, e: int, attrs: str, phase: str = ".") -> str:
-            return f"{chrom}\t{src}\t{kind}\t{s}\t{e}\t.\t{strand}\t{phase}\t{attrs}"  # noqa: B023
+        def row(
+            kind: str,
+            s: int,
+            e: int,
+            attrs: str,
+            phase: str = ".",
+            chrom: str = chrom,
+            strand: str = strand,
+        ) -> str:
+            return f"{chrom}\t{src}\t{kind}\t{s}\t{e}\t.\t{strand}\t{phase}\t{attrs}"
 
         gtype = GFF3_GENE_TYPE.get(gene.biotype, "ncRNA_gene")
         lines.append(
@@ -1019,7 +1069,9 @@ def generate_variants(
             r = ref.fetch(chrom, p, p + size - 1)
             if "N" in r:
                 continue
-            alt = "".join(BASES[(BASES.index(c) + 1 + int(d) % 3) % 4] for c, d in zip(r, draw, strict=False))
+            alt = "".join(
+                BASES[(BASES.index(c) + 1 + int(d) % 3) % 4] for c, d in zip(r, draw, strict=False)
+            )
             v = Variant(chrom, p, r, (alt,))
         elif kind == "deletion":
             seq = ref.fetch(chrom, p, p + size - 1)

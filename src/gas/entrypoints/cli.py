@@ -284,32 +284,147 @@ def tokens_create(email: str, label: str) -> None:
     type=click.Choice(["GRCh38", "GRCh37"]),
     help="Assembly of the input, when its header does not say.",
 )
-def annotate(input_path: Path, outdir: Path, refdata: str | None, assembly: str | None) -> None:
+@click.option("--csq", is_flag=True, help="Also write VEP's CSQ field (needs --refdata).")
+@click.option("--tsv", is_flag=True, help="Also write OUTDIR/<name>.annot.tsv (needs --refdata).")
+@click.option(
+    "--per-transcript",
+    is_flag=True,
+    help="TSV: one row per allele and transcript (default: the most severe per allele).",
+)
+def annotate(
+    input_path: Path,
+    outdir: Path,
+    refdata: str | None,
+    assembly: str | None,
+    csq: bool,
+    tsv: bool,
+    per_transcript: bool,
+) -> None:
     """Annotate INPUT (VCF 3.3–4.4, plain, gzip or bgzip) without the service.
 
     Writes OUTDIR/<name>.annot.vcf, OUTDIR/<name>.count.log and OUTDIR/<name>.summary.json.
     """
     from gas import annotation
+    from gas.annotation.bundle import BundleError
 
     kwargs: dict[str, Any] = {"assembly": assembly}
     if refdata is not None:
         kwargs["refdata"] = refdata
+    if csq:
+        kwargs["csq"] = True
+    if tsv:
+        kwargs["tsv"] = True
+        kwargs["per_transcript"] = per_transcript
     outdir.mkdir(parents=True, exist_ok=True)
     try:
         outputs = annotation.annotate_file(input_path, outdir, **kwargs)
     except annotation.InvalidInputError as exc:
         click.echo(exc.details.rstrip() if exc.details else "", err=True)
         raise click.ClickException(exc.reason) from None
-    except TypeError as exc:
-        if "refdata" in str(exc):
-            raise click.ClickException(
-                "reference bundles are not supported yet: omit --refdata"
-            ) from None
-        raise
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
     for warning in outputs.warnings:
         click.echo(f"warning: {warning}", err=True)
-    for path in (outputs.annotated_vcf, outputs.count_log, outputs.summary_json):
-        click.echo(str(path))
+    for path in (outputs.annotated_vcf, outputs.count_log, outputs.summary_json, outputs.tsv):
+        if path is not None:
+            click.echo(str(path))
+
+
+# --- reference data -------------------------------------------------------------------------
+
+
+@main.group()
+def refdata() -> None:
+    """Reference bundles: gene models, genome and known variants for the engine."""
+
+
+@refdata.command("build")
+@click.option("--name", required=True, help="Bundle name, e.g. grch38-ensembl-112.")
+@click.option("--assembly", required=True, help="Assembly of the files, e.g. GRCh38.")
+@click.option(
+    "--fasta",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Genome FASTA (plain, gzip or bgzip).",
+)
+@click.option(
+    "--gtf", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Gene models."
+)
+@click.option(
+    "--gff3", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Gene models."
+)
+@click.option(
+    "--known-variants",
+    "known",
+    multiple=True,
+    metavar="[LABEL=]VCF",
+    help="Known-variant VCF (dbSNP, ClinVar, gnomAD …); repeat for several.",
+)
+@click.option(
+    "--known-info",
+    default=None,
+    metavar="FIELD,...",
+    help="INFO fields to carry from the known-variant VCFs "
+    "(default: CLNSIG,CLNREVSTAT,CLNDN,AF,AF_popmax,AF_grpmax).",
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    "outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the bundle (default: $GAS_REFDATA_DIR or $GAS_DATA_DIR/refdata).",
+)
+def refdata_build(
+    name: str,
+    assembly: str,
+    fasta: Path,
+    gtf: Path | None,
+    gff3: Path | None,
+    known: tuple[str, ...],
+    known_info: str | None,
+    outdir: Path | None,
+) -> None:
+    """Build a reference bundle; prints its directory as the last line."""
+    from gas.annotation.bundle import BundleError, build_bundle
+    from gas.annotation.genemodels import GeneModelError
+    from gas.annotation.genome import FastaError
+    from gas.annotation.knownvars import parse_source
+
+    if (gtf is None) == (gff3 is None):
+        raise click.UsageError("give exactly one of --gtf and --gff3")
+    models, fmt = (gtf, "gtf") if gtf is not None else (gff3, "gff3")
+    fields = [f for f in (known_info or "").split(",") if f] or None
+    try:
+        result = build_bundle(
+            name=name,
+            assembly=assembly,
+            fasta=fasta,
+            gene_models=models,  # type: ignore[arg-type]
+            gene_model_format=fmt,
+            known_variants=[parse_source(k) for k in known],
+            known_info=fields,
+            out_dir=outdir,
+            log=lambda msg: click.echo(msg, err=True),
+        )
+    except (BundleError, GeneModelError, FastaError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(result.path))
+
+
+@refdata.command("list")
+def refdata_list() -> None:
+    """Show the installed bundles (and the built-in gene table)."""
+    from gas.annotation.bundle import BUILTIN_GENES, list_bundles, refdata_dir
+
+    click.echo(f"{BUILTIN_GENES}\tGRCh38\tgenes\t(built in: NCBI Gene table, gene names only)")
+    for b in list_bundles():
+        counts = b.get("counts") or {}
+        click.echo(
+            f"{b['name']}\t{b['assembly']}\t{counts.get('transcripts', 0)} transcripts\t"  # type: ignore[union-attr]
+            f"{b['path']} (built {b['built_at']})"
+        )
+    click.echo(f"(bundles directory: {refdata_dir()})", err=True)
 
 
 # --- operations -------------------------------------------------------------------------
@@ -386,3 +501,28 @@ def queue_retry(message_id: int) -> None:
     finally:
         c.close()
     click.echo(f"message {message_id} queued again")
+
+
+# --- AWS ----------------------------------------------------------------------------------
+
+
+@main.group("aws")
+def aws_group() -> None:
+    """Amazon Web Services: set up what the aws configuration needs."""
+
+
+@aws_group.command("bootstrap")
+def aws_bootstrap() -> None:
+    """Create the buckets, topics, queues, dead-letter queues, subscriptions and event
+    notifications named by the GAS_* settings, idempotently (run it again: nothing changes).
+
+    Prints one line per resource: created, updated (corrected) or found.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from gas.entrypoints.aws_bootstrap import run
+
+    try:
+        run(_settings(), echo=click.echo)
+    except (ValueError, RuntimeError, ClientError, BotoCoreError) as exc:
+        raise click.ClickException(str(exc)) from None

@@ -118,7 +118,9 @@ class Supervisor:
     def _stop_all(self) -> None:
         for child in self.children:
             child.signal(signal.SIGTERM)
-        self._wait(self.grace_seconds)
+        # At least a moment between the two requests: a process that receives the same signal
+        # twice before Python runs its handler sees it only once.
+        self._wait(max(self.grace_seconds, 1.0))
         if any(c.alive() for c in self.children):
             log.warning("still running after the grace period; interrupting")
             for child in self.children:

@@ -13,7 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from gas.domain import events
@@ -105,8 +105,13 @@ def start_free_window_for_user(cs: ColdStorage, user_id: str) -> int:
         user = uow.users.get(user_id)
         if user is None or user.plan is not Plan.FREE:
             return 0  # upgraded again since
+        # A timer ending before a window counted from the downgrade (which stamped
+        # updated_at) dates from before the upgrade — its user.upgraded not handled yet, or
+        # handled after this downgrade — and would cut the fresh window short: replace it.
+        # One this handler set (a redelivery) ends later and is kept.
+        stale_before = user.updated_at + timedelta(seconds=cs.policy.free_retention_seconds)
         for job in uow.jobs.list_by_results_state(user_id, ResultsState.AVAILABLE):
-            if job.archive_after is None:
+            if job.archive_after is None or job.archive_after < stale_before:
                 _schedule(uow, job, due, now)
                 scheduled += 1
         uow.commit()
@@ -115,6 +120,17 @@ def start_free_window_for_user(cs: ColdStorage, user_id: str) -> int:
 
 
 # --- results.archive_due: archive ------------------------------------------------------------
+
+
+def archive_id_for(job: Job) -> str:
+    """The cold store id of the results as they became available last (completed, or restored
+    at ``restored_at``): ``<results_key>/<that time>``. A re-run of the same archive writes the
+    same id (no orphan copies), while each new archive of the same results gets a new one, so
+    a late message about an earlier archive (a redelivered ``restore_ready``, whose thaw
+    deletes what it restored from) can never touch the current one."""
+    assert job.results_key is not None and job.completed_at is not None
+    since = (job.restored_at or job.completed_at).astimezone(UTC)
+    return f"{job.results_key}/{since:%Y%m%dT%H%M%S%fZ}"
 
 
 def archive_results(cs: ColdStorage, job_id: str) -> bool:
@@ -142,7 +158,10 @@ def archive_results(cs: ColdStorage, job_id: str) -> bool:
                 uow.commit()
         return False
 
-    archive_id = job.results_key  # the same layout in the cold store: one archive per result
+    if job.archive_id is not None:
+        # A thaw stopped before deleting the archive it restored from: finish that first.
+        _forget_archive(cs, job.id, job.archive_id)
+    archive_id = archive_id_for(job)
     with cs.storage.open(job.results_key) as src:
         reader = HashingReader(src)
         stored = cs.cold.archive(archive_id, reader)  # type: ignore[arg-type]

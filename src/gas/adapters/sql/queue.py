@@ -46,7 +46,10 @@ class SqlQueue:
         backoff_cap: float = 600.0,
         poll_seconds: float = 1.0,
         now: Callable[[], float] = time.time,
+        route: Callable[[str], list[str]] = subscribers,
     ) -> None:
+        """``route`` maps a topic to the queues it is delivered to: the subscribers by default;
+        with an external broker, a single outbox queue that a relay forwards from."""
         self.engine = engine
         self.max_attempts = max_attempts
         self.lease_seconds = lease_seconds
@@ -54,6 +57,7 @@ class SqlQueue:
         self.backoff_cap = backoff_cap
         self.poll_seconds = poll_seconds
         self._now = now
+        self._route = route
         self._is_pg = engine.dialect.name == "postgresql"
         self._listener: Any = None
         self._listener_lock = threading.Lock()
@@ -63,7 +67,7 @@ class SqlQueue:
         self, connection: Connection, topic: str, payload: dict[str, Any], delay: float = 0.0
     ) -> int:
         """Enqueue inside the caller's transaction: delivered only if it commits."""
-        queues = subscribers(topic)
+        queues = self._route(topic)
         if not queues:
             return 0
         now = self._now()

@@ -482,6 +482,7 @@ def subscribe() -> Any:
         retention=_human_duration(c.settings.free_retention_seconds),
         billing=c.settings.billing,
         billing_enabled=c.billing.enabled,
+        checkout_cancelled=request.args.get("checkout") == "cancelled",
     )
 
 
@@ -510,7 +511,7 @@ def _start_checkout() -> Any:
         url = c.billing.checkout_url(
             g.user,
             success_url=_site_url("pages.subscribe_done"),
-            cancel_url=_site_url("pages.subscribe"),
+            cancel_url=_site_url("pages.subscribe", checkout="cancelled"),
         )
     except BillingError as exc:
         return _billing_unavailable(exc, "start a checkout")
