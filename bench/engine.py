@@ -221,7 +221,9 @@ def run_benchmark(args: argparse.Namespace) -> Report:
                 report.setup.append(Setup("gas refdata build (GFF3)", r.seconds, r.max_rss_mb))
                 gas_note = "bundle from GFF3"
             except RuntimeError as exc:
-                gas_note = f"bundle build failed, built-in table used: {str(exc)[-300:]}"
+                gas_note = (
+                    f"bundle build failed, built-in table used: {' '.join(str(exc).split())[-300:]}"
+                )
             help_text = peers.refdata_build_help()
             flag = next((f for f in KNOWN_FLAGS if re.search(rf"{f}(?![\w-])", help_text)), None)
             if bundle is not None and flag and "vcfanno" in tools and shutil.which("bgzip"):
@@ -239,7 +241,12 @@ def run_benchmark(args: argparse.Namespace) -> Report:
                     )
                 except RuntimeError as exc:
                     report.setup.append(
-                        Setup(f"gas refdata build (GFF3 + {flag})", None, None, str(exc)[-300:])
+                        Setup(
+                            f"gas refdata build (GFF3 + {flag})",
+                            None,
+                            None,
+                            " ".join(str(exc).split())[-300:],
+                        )
                     )
         else:
             gas_note = f"gene-level, built-in GRCh38 table ({problem})"

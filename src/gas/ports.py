@@ -287,6 +287,7 @@ class BillingEvent:
     kind: str  # "subscription.started" or "subscription.ended"
     user_id: str | None
     customer_id: str | None
+    occurred_at: datetime | None = None  # when the provider says it happened
 
 
 class InvalidWebhook(Exception):

@@ -31,7 +31,7 @@ from gas.adapters.sqs_sns import (
 from gas.domain import events
 from gas.domain.events import JOB_COMPLETED, JOB_FAILED, JOB_REQUESTED, USER_UPGRADED
 from gas.entrypoints.aws_bootstrap import Bootstrap, Plan
-from tests.aws.moto_server import aws_settings, make_client, moto_endpoint  # noqa: F401
+from tests.aws.moto_server import make_client
 
 PINNED = {"annotator": (JOB_REQUESTED,), "notifier": (JOB_COMPLETED, JOB_FAILED)}
 
@@ -49,12 +49,12 @@ def subscriptions(monkeypatch) -> dict[str, tuple[str, ...]]:
 
 
 @pytest.fixture
-def sns(aws_settings) -> Any:  # noqa: F811
+def sns(aws_settings) -> Any:
     return make_client("sns", aws_settings)
 
 
 @pytest.fixture
-def sqs(aws_settings) -> Any:  # noqa: F811
+def sqs(aws_settings) -> Any:
     return make_client("sqs", aws_settings)
 
 

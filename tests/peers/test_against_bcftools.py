@@ -50,6 +50,19 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
         "report frameshift_variant&start_lost like VEP, and VEP ranks frameshift first; "
         "bcftools reports start_lost alone."
     ),
+    ("splice_region_variant", "splice_donor_variant"): (
+        "an insertion between the last exon base and intron base +1 (e.g. X:779459 G>GCCA, "
+        "c.559_559+1insCCA) leaves the GT in place: VEP's _intron_effects tests the "
+        "insertion's coordinates (start = end + 1) for overlap with intron bases 1-2, which "
+        "fails, and reports splice_region_variant; bcftools calls it splice_donor."
+    ),
+    ("splice_region_variant", "stop_gained"): (
+        "an insertion between intron base -1 and the first exon base (e.g. X:1063706 "
+        "G>GTGA, c.1474-1_1474insTGA): the AG stays and VEP's _intron_effects gives "
+        "splice_region_variant; the inserted bases lie between intron and exon, so no CDS "
+        "position is affected for VEP, while bcftools counts them as exonic (TGA: "
+        "stop_gained&inframe_insertion)."
+    ),
     ("inframe_insertion", "start_lost"): (
         "an in-frame insertion right after the ATG (e.g. X:1298820 G>GTTA, c.4_5insTAT, "
         "p.Met1_Ser2insLeu) keeps the start codon: VEP's start_lost needs the ATG altered; "

@@ -19,7 +19,25 @@ MAX_UNLISTED_SHARE = 0.002
 MIN_PROTEIN_AGREEMENT = 0.995
 
 #: (our most severe term, SnpEff's) → why ours is right.
+_SNPEFF_EDGE = (
+    "SnpEff marks the first and last 3 bases of a transcript as splice_region_variant "
+    "although no intron is there (e.g. 1:602241 G>A, the last base of SYNT00000127; "
+    "1:397829 C>G, 2 bases from the end of a single-exon pseudogene); VEP's splice region "
+    "exists only next to an intron."
+)
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
+    ("3_prime_UTR_variant", "splice_region_variant"): _SNPEFF_EDGE,
+    ("5_prime_UTR_variant", "splice_region_variant"): _SNPEFF_EDGE,
+    ("non_coding_transcript_exon_variant", "splice_region_variant"): _SNPEFF_EDGE,
+    ("frameshift_variant", "stop_gained"): (
+        "SnpEff predicts on the 3'-shifted indel (INFO_REALIGN_3_PRIME); VEP, and we, predict "
+        "consequences at the input position and shift only for HGVS (e.g. 1:521696 C>CT: "
+        "frameshift_variant, HGVS p.Glu141Ter)."
+    ),
+    ("protein_altering_variant", "inframe_insertion"): (
+        "as against bcftools: VEP's inframe_insertion needs the alt peptide to start or end "
+        "with the ref peptide; otherwise it is protein_altering_variant."
+    ),
     ("5_prime_UTR_variant", "start_retained_variant"): (
         "SnpEff calls a 5' UTR deletion that ends next to the ATG (c.-2_-1delTA) "
         "start_retained; the start codon is untouched, so VEP says 5_prime_UTR_variant."

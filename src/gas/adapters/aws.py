@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 5  # in all, the first included (the config file's max_attempts)
 
 
 class AwsSettings(Protocol):
@@ -47,7 +47,7 @@ def client_config(service: str, settings: AwsSettings) -> Any:
 
     options: dict[str, Any] = {
         "region_name": settings.aws_region,
-        "retries": {"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        "retries": {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     }
     if service == "s3":
         options["signature_version"] = "s3v4"
@@ -60,17 +60,17 @@ def client(service: str, settings: AwsSettings, **kwargs: Any) -> Any:
 
     Clients come from one boto3 session per process (made under a lock, since sessions are not
     thread-safe); a client itself may be shared by threads. ``kwargs`` go to
-    ``Session.client`` (e.g. explicit credentials in a script).
+    ``Session.client`` (e.g. explicit credentials in a script); a ``config`` there is merged
+    over the defaults.
     """
     if settings.aws_endpoint_url:
         kwargs.setdefault("endpoint_url", settings.aws_endpoint_url)
+    config = client_config(service, settings)
+    if kwargs.get("config") is not None:
+        config = config.merge(kwargs.pop("config"))
+    kwargs.pop("config", None)
     with _SESSION_LOCK:
-        return _session().client(
-            service,
-            region_name=settings.aws_region,
-            config=client_config(service, settings),
-            **kwargs,
-        )
+        return _session().client(service, region_name=settings.aws_region, config=config, **kwargs)
 
 
 _SESSION_LOCK = threading.Lock()

@@ -136,6 +136,8 @@ class S3ObjectStore:
     file, so memory use does not depend on it.
     """
 
+    list_page_size = 1000  # ListObjectsV2's maximum
+
     def __init__(
         self,
         bucket: str,
@@ -278,7 +280,12 @@ class S3ObjectStore:
     def _list(self, full_prefix: str) -> Iterator[str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
+        pages = paginator.paginate(
+            Bucket=self.bucket,
+            Prefix=full_prefix,
+            PaginationConfig={"PageSize": self.list_page_size},
+        )
+        for page in pages:
             for item in page.get("Contents", ()):
                 yield item["Key"][strip:]
 

@@ -15,6 +15,9 @@ Requests are form-encoded with ``Authorization: Bearer <secret key>`` and an
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 import hashlib
 import hmac
 import json
@@ -221,7 +224,16 @@ class StripeBilling:
             raise InvalidWebhook("the payload is not a Stripe event")
         if not isinstance(obj, dict):
             raise InvalidWebhook("the event has no data.object")
-        return self._to_billing_event(event_id, kind, obj)
+        parsed = self._to_billing_event(event_id, kind, obj)
+        created = event.get("created")
+        if (
+            parsed is not None
+            and isinstance(created, int | float)
+            and not isinstance(created, bool)
+        ):
+            # Stripe does not deliver events in order: the service compares these times.
+            parsed = dataclasses.replace(parsed, occurred_at=datetime.fromtimestamp(created, UTC))
+        return parsed
 
     def _to_billing_event(
         self, event_id: str, kind: str, obj: dict[str, Any]

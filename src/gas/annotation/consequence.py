@@ -104,11 +104,17 @@ def transcript_effect(tx: TxModel, allele: Allele) -> TxEffect:
     intronic = donor = acceptor = region = fifth = donor_region = ppt = False
     frameshift_intron = False
     intron_hit = -1
-    for i in range(max(0, _first_exon_before(gs, lo - 20)), n - 1):
+    for i in range(max(0, _first_exon_before(gs, lo) - 1), n - 1):
         i_s = ge[i] + 1
         i_e = gs[i + 1] - 1
         if i_s - 20 > hi:
             break
+        if i_e + 20 < lo:
+            continue
+        if lo > i_s + 20 and hi < i_e - 20:  # deep in the intron: nothing else to check
+            intronic = True
+            intron_hit = i
+            continue
         if i_e - i_s + 1 <= FRAMESHIFT_INTRON:
             if _overlap(s, e, i_s, i_e):
                 frameshift_intron = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,11 @@ class Genome:
         self.lengths = [c.length for c in contigs]
         size = path.stat().st_size
         self.data = np.memmap(path, dtype=np.uint8, mode="r") if size else np.empty(0, np.uint8)
+        # the same pages through mmap: slicing it is ~10x cheaper than slicing a numpy memmap
+        self._mm: mmap.mmap | bytes = b""
+        if size:
+            with open(path, "rb") as handle:
+                self._mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
 
     def fetch(self, code: int, start: int, end: int) -> str:
         """Bases ``start..end`` (1-based, inclusive) of contig ``code``; clipped to it."""
@@ -112,7 +118,7 @@ class Genome:
         if end < start:
             return ""
         off = self.offsets[code]
-        return self.data[off + start - 1 : off + end].tobytes().decode("ascii")
+        return self._mm[off + start - 1 : off + end].decode("ascii")
 
     def base_codes(self, code: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """The byte at each (contig, 1-based position); 0 where out of range."""

@@ -251,7 +251,9 @@ class TranscriptAnnotator(_Annotator):
                         flags.append(WARNING_REF)
                 core_r, core_a, off = al.trim(r_seq, alt)
                 csq_allele = core_a or "-"
-                if ref_checked is False:  # the genome around it is not what the input says
+                if ref_checked is False or (len(core_r) == len(core_a)):
+                    # substitutions need no alignment; nor does a change whose REF is not
+                    # the genome's (the sequence around it is not what the input says)
                     start, tref, talt = pos + off, core_r, core_a
                 else:
                     start, tref, talt = normalize(genome, code, pos, r_seq, alt)

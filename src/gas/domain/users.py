@@ -40,6 +40,7 @@ class User:
     created_at: datetime
     updated_at: datetime
     billing_customer_id: str | None = None
+    billing_event_at: datetime | None = None  # the newest billing event applied
 
     @property
     def is_premium(self) -> bool:

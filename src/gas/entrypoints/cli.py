@@ -412,6 +412,65 @@ def refdata_build(
     click.echo(str(result.path))
 
 
+@refdata.command("fetch")
+@click.argument("assembly", type=click.Choice(["GRCh38", "GRCh37"]))
+@click.option("--name", default=None, help="Bundle name (default: grch38-ensembl-RELEASE).")
+@click.option("--no-clinvar", is_flag=True, help="Do not download ClinVar.")
+@click.option(
+    "--mirror",
+    default=None,
+    envvar="GAS_REFDATA_MIRROR",
+    help="Base URL of a mirror with the official layout (default: the official sites).",
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    "outdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to put the bundle (default: $GAS_REFDATA_DIR or $GAS_DATA_DIR/refdata).",
+)
+def refdata_fetch(
+    assembly: str, name: str | None, no_clinvar: bool, mirror: str | None, outdir: Path | None
+) -> None:
+    """Download ASSEMBLY's Ensembl FASTA and GTF (and ClinVar), check them, build a bundle.
+
+    Interrupted downloads resume where they stopped. Prints the bundle directory last.
+    """
+    from gas.annotation.bundle import BundleError
+    from gas.annotation.fetch import fetch
+    from gas.annotation.genemodels import GeneModelError
+    from gas.annotation.genome import FastaError
+
+    bars: dict[str, Any] = {}
+
+    def progress(file_name: str, done: int, total: int | None) -> None:
+        bar = bars.get(file_name)
+        if bar is None:
+            bar = click.progressbar(length=total or 0, label=file_name, file=sys.stderr)
+            bar.__enter__()
+            bar.update(done)
+            bars[file_name] = bar
+            return
+        bar.update(done - bar.pos)
+        if total is not None and done >= total:
+            bar.__exit__(None, None, None)
+
+    try:
+        result = fetch(
+            assembly,
+            name=name,
+            mirror=mirror,
+            clinvar=not no_clinvar,
+            out_dir=outdir,
+            progress=progress,
+            log=lambda msg: click.echo(msg, err=True),
+        )
+    except (BundleError, GeneModelError, FastaError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(result.path))
+
+
 @refdata.command("list")
 def refdata_list() -> None:
     """Show the installed bundles (and the built-in gene table)."""

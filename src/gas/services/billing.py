@@ -31,9 +31,21 @@ def handle_billing_event(uow: UnitOfWork, clock: Clock, event: BillingEvent) -> 
             if user is not None:
                 user = uow.users.get(user.id, for_update=True)
         changed = False
+        stale = (
+            user is not None
+            and event.occurred_at is not None
+            and user.billing_event_at is not None
+            and event.occurred_at < user.billing_event_at
+        )
         if user is None:
             log.warning("billing: event %s names no known user; recorded and ignored", event.id)
+        elif stale:
+            # Providers do not deliver in order: a late "started" must not undo a newer "ended".
+            log.info("billing: event %s is older than the last one applied; ignored", event.id)
         else:
+            if event.occurred_at is not None:
+                user.billing_event_at = event.occurred_at
+                uow.users.save(user)
             if event.customer_id and user.billing_customer_id != event.customer_id:
                 user.billing_customer_id = event.customer_id
                 uow.users.save(user)

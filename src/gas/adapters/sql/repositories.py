@@ -29,6 +29,7 @@ def _user(row: sa.Row[Any]) -> User:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         billing_customer_id=m["billing_customer_id"],
+        billing_event_at=m["billing_event_at"],
     )
 
 
@@ -43,6 +44,7 @@ def _user_values(user: User) -> dict[str, Any]:
         "created_at": user.created_at,
         "updated_at": user.updated_at,
         "billing_customer_id": user.billing_customer_id,
+        "billing_event_at": user.billing_event_at,
     }
 
 

@@ -67,6 +67,7 @@ users = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("billing_customer_id", String(255), nullable=True, unique=True),
+    Column("billing_event_at", UTCDateTime(), nullable=True),
 )
 
 jobs = Table(

@@ -46,6 +46,13 @@ def upgrade() -> None:
 
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("billing_customer_id", sa.String(length=255), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "billing_event_at",
+                gas.adapters.sql.tables.UTCDateTime(timezone=True),
+                nullable=True,
+            )
+        )
         batch_op.create_unique_constraint(
             batch_op.f("uq_users_billing_customer_id"), ["billing_customer_id"]
         )
@@ -73,6 +80,7 @@ def downgrade() -> None:
         )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_users_billing_customer_id"), type_="unique")
+        batch_op.drop_column("billing_event_at")
         batch_op.drop_column("billing_customer_id")
 
     with op.batch_alter_table("jobs", schema=None) as batch_op:
