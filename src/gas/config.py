@@ -120,7 +120,11 @@ class Settings:
         if billing == "stripe":
             missing = [
                 name
-                for name in ("GAS_STRIPE_SECRET_KEY", "GAS_STRIPE_WEBHOOK_SECRET", "GAS_STRIPE_PRICE_ID")
+                for name in (
+                    "GAS_STRIPE_SECRET_KEY",
+                    "GAS_STRIPE_WEBHOOK_SECRET",
+                    "GAS_STRIPE_PRICE_ID",
+                )
                 if not env.get(name)
             ]
             if missing:
@@ -154,7 +158,9 @@ class Settings:
             stripe_secret_key=env.get("GAS_STRIPE_SECRET_KEY") or None,
             stripe_webhook_secret=env.get("GAS_STRIPE_WEBHOOK_SECRET") or None,
             stripe_price_id=env.get("GAS_STRIPE_PRICE_ID") or None,
-            stripe_api_base=(env.get("GAS_STRIPE_API_BASE") or "https://api.stripe.com").rstrip("/"),
+            stripe_api_base=(env.get("GAS_STRIPE_API_BASE") or "https://api.stripe.com").rstrip(
+                "/"
+            ),
             log_level=(env.get("GAS_LOG_LEVEL") or "INFO").upper(),
             extra={k: v for k, v in env.items() if k.startswith("GAS_")},
         )

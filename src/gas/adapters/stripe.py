@@ -16,8 +16,6 @@ Requests are form-encoded with ``Authorization: Bearer <secret key>`` and an
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
-
 import hashlib
 import hmac
 import json
@@ -25,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
