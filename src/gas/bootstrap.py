@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ class Container:
 
     settings: Settings
     engine: Engine
-    queue: SqlQueue
+    queue: Any  # the MessageQueue port: SqlQueue or SnsSqsQueue
     uow: SqlUnitOfWorkFactory
     storage: ObjectStore
     signer: DownloadSigner
@@ -43,16 +44,57 @@ class Container:
     mail_settings: MailSettings
     cold: ColdStore
     billing: Billing
+    # with an external broker: the SQL queue events are committed into, forwarded by a relay
+    outbox: SqlQueue | None = None
     _mailer: Mailer | None = field(default=None, repr=False)
+    _stop_background: threading.Event = field(default_factory=threading.Event, repr=False)
+    _background: list[threading.Thread] = field(default_factory=list, repr=False)
 
     @property
     def mailer(self) -> Mailer:
         if self._mailer is None:
-            self._mailer = mailer_from_url(self.settings.mail_url)
+            if self.settings.mail_url.startswith("ses://"):
+                from gas.adapters.ses import ses_mailer_from_url
+
+                self._mailer = ses_mailer_from_url(self.settings.mail_url, self.settings)
+            else:
+                self._mailer = mailer_from_url(self.settings.mail_url)
         return self._mailer
 
+    def start_background(self, role: str) -> None:
+        """Threads a process of ``role`` runs beside its main loop: the outbox relay (when the
+        broker is external: every process may forward, the SQL lease gives each event to one)
+        and, in the restorer, the bridge from S3's restore notifications to
+        ``results.restore_ready``."""
+        if self.outbox is not None:
+            from gas.adapters.outbox_relay import OutboxRelay
+
+            relay = OutboxRelay(self.outbox, self.queue.publisher)  # type: ignore[attr-defined]
+            self._background.append(relay.run_in_thread(self._stop_background))
+        if role == "restorer" and hasattr(self.cold, "parse_restore_event"):
+            from gas.adapters import aws
+            from gas.adapters.sqs_sns import RestoreEventsBridge, parse_queue_url
+
+            prefix = (
+                parse_queue_url(self.settings.queue_url)
+                if self.settings.queue_url.startswith("sqs://")
+                else "gas"
+            )
+            bridge = RestoreEventsBridge.for_prefix(
+                prefix,
+                sqs=aws.client("sqs", self.settings),
+                publish=(self.outbox or self.queue).publish,
+                parse_event=self.cold.parse_restore_event,
+            )
+            self._background.append(bridge.run_in_thread(self._stop_background))
+
     def close(self) -> None:
+        self._stop_background.set()
+        for thread in self._background:
+            thread.join(timeout=25)
         self.queue.close()
+        if self.outbox is not None:
+            self.outbox.close()
         self.engine.dispose()
 
 
@@ -63,28 +105,56 @@ def _local_path(url: str, variable: str) -> Path:
     return Path(parsed.netloc + parsed.path).expanduser().resolve()
 
 
-def build(settings: Settings | None = None, *, migrate: bool = True, **overrides: Any) -> Container:
-    """Build the adapters named by ``settings``. ``overrides`` replace any of them (tests)."""
-    settings = settings or Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if settings.queue_url != "sql":
-        raise ConfigError(f"GAS_QUEUE_URL={settings.queue_url!r}: only 'sql' is supported yet")
-    engine = overrides.pop("engine", None) or create_engine(settings.database_url)
-    if migrate:
-        upgrade(engine)
-    queue = overrides.pop("queue", None) or SqlQueue(
-        engine,
-        max_attempts=settings.queue_max_attempts,
-        lease_seconds=settings.queue_lease_seconds,
-        poll_seconds=settings.queue_poll_seconds,
-    )
-    signer = DownloadSigner(settings.secret_key)
-    storage = overrides.pop("storage", None) or LocalObjectStore(
-        _local_path(settings.storage_url, "GAS_STORAGE_URL"), signer=signer
-    )
-    cold = overrides.pop("cold", None) or LocalColdStore(
+def _queue(settings: Settings, engine: Engine, given: Any) -> tuple[Any, SqlQueue | None]:
+    """The consumer-side queue, and the SQL outbox when the broker is external (SNS/SQS): the
+    unit of work commits events into the outbox with the rows they concern, a relay forwards
+    them when due — so the outbox pattern, and delays of any length, hold on AWS too."""
+    if given is not None:
+        return given, None
+    if settings.queue_url == "sql":
+        return (
+            SqlQueue(
+                engine,
+                max_attempts=settings.queue_max_attempts,
+                lease_seconds=settings.queue_lease_seconds,
+                poll_seconds=settings.queue_poll_seconds,
+            ),
+            None,
+        )
+    if settings.queue_url.startswith("sqs://"):
+        from gas.adapters import aws
+        from gas.adapters.outbox_relay import relay_outbox
+        from gas.adapters.sqs_sns import SnsSqsQueue, parse_queue_url
+
+        outbox = relay_outbox(engine, poll_seconds=settings.queue_poll_seconds)
+        queue = SnsSqsQueue(
+            parse_queue_url(settings.queue_url),
+            sns=aws.client("sns", settings),
+            sqs=aws.client("sqs", settings),
+            max_attempts=settings.queue_max_attempts,
+            lease_seconds=settings.queue_lease_seconds,
+            outbox=outbox,
+        )
+        return queue, outbox
+    raise ConfigError(f"GAS_QUEUE_URL={settings.queue_url!r}: use 'sql' or 'sqs://PREFIX'")
+
+
+def _storage(settings: Settings, signer: DownloadSigner) -> ObjectStore:
+    if settings.storage_url.startswith("s3://"):
+        from gas.adapters.s3 import s3_store_from_url
+
+        return s3_store_from_url(settings.storage_url, settings)
+    return LocalObjectStore(_local_path(settings.storage_url, "GAS_STORAGE_URL"), signer=signer)
+
+
+def _cold_store(settings: Settings, publisher: Any) -> ColdStore:
+    if settings.coldstore_url.startswith("s3-glacier://"):
+        from gas.adapters.glacier import glacier_store_from_url
+
+        return glacier_store_from_url(settings.coldstore_url, settings)
+    return LocalColdStore(
         _local_path(settings.coldstore_url, "GAS_COLDSTORE_URL"),
-        publish=queue.publish,
+        publish=publisher.publish,  # durable: through the outbox when there is one
         delays={
             "Expedited": settings.coldstore_expedited_seconds,
             "Standard": settings.coldstore_standard_seconds,
@@ -92,12 +162,25 @@ def build(settings: Settings | None = None, *, migrate: bool = True, **overrides
         },
         refuse_expedited=settings.coldstore_refuse_expedited,
     )
+
+
+def build(settings: Settings | None = None, *, migrate: bool = True, **overrides: Any) -> Container:
+    """Build the adapters named by ``settings``. ``overrides`` replace any of them (tests)."""
+    settings = settings or Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = overrides.pop("engine", None) or create_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    queue, outbox = _queue(settings, engine, overrides.pop("queue", None))
+    signer = DownloadSigner(settings.secret_key)
+    storage = overrides.pop("storage", None) or _storage(settings, signer)
+    cold = overrides.pop("cold", None) or _cold_store(settings, outbox or queue)
     billing = overrides.pop("billing", None) or billing_from_settings(settings)
     return Container(
         settings=settings,
         engine=engine,
         queue=queue,
-        uow=SqlUnitOfWorkFactory(engine, queue),
+        uow=SqlUnitOfWorkFactory(engine, outbox or queue),  # type: ignore[arg-type]
         storage=storage,
         signer=signer,
         hasher=overrides.pop("hasher", None) or Argon2Hasher(),
@@ -110,5 +193,6 @@ def build(settings: Settings | None = None, *, migrate: bool = True, **overrides
         mail_settings=MailSettings(base_url=settings.base_url, sender=settings.mail_from),
         cold=cold,
         billing=billing,
+        outbox=outbox,
         _mailer=overrides.pop("mailer", None),
     )

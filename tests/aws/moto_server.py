@@ -54,6 +54,7 @@ def moto_endpoint() -> Iterator[str]:
     for name in list(os.environ):
         if name.startswith("AWS_ENDPOINT_URL_"):
             patch.delenv(name)
+    aws.reset_session()  # clients made from now on read the dummy credentials
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -64,6 +65,7 @@ def moto_endpoint() -> Iterator[str]:
     finally:
         server.stop()
         patch.undo()
+        aws.reset_session()
 
 
 @pytest.fixture
@@ -124,17 +126,18 @@ def ses_outbox(aws_settings: aws.AwsConfig, moto_endpoint: str):  # type: ignore
 def ses_sent_messages(moto_endpoint: str) -> list[bytes]:
     """The raw messages moto's SES has accepted, oldest first.
 
-    Read over HTTP from ``/moto-api/data.json`` (moto's model dump, which lists every
-    ``ses.RawMessage`` with its ``raw_data``), so it works just as well when the server runs in
-    another process (the end-to-end journey).
+    Read from the server's SES backend, which lives in this process (moto documents
+    ``ses_backends[account][region].sent_messages`` for this). The server's
+    ``/moto-api/data.json`` lists them too, but it reads every attribute of every model moto
+    tracks: it fails (500) once some models exist, and reading an S3 object's restore status
+    there moves moto's restore state machine along.
     """
-    import json
-    import urllib.request
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import RawMessage, ses_backends
 
     assert_loopback(moto_endpoint)
-    with urllib.request.urlopen(f"{moto_endpoint}/moto-api/data.json", timeout=10) as answer:
-        data = json.load(answer)
-    return [m["raw_data"].encode("utf-8") for m in data.get("ses", {}).get("RawMessage", [])]
+    sent = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
+    return [m.raw_data.encode("utf-8") for m in sent if isinstance(m, RawMessage)]
 
 
 # --- S3 restores that take time -------------------------------------------------------------

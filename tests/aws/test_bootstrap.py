@@ -14,19 +14,19 @@ import pytest
 from click.testing import CliRunner
 
 from gas.adapters import aws
+from gas.adapters.glacier import glacier_store_from_url
 from gas.adapters.sqs_sns import (
     RestoreEventsBridge,
     SnsSqsQueue,
     dlq_name,
     queue_name,
-    restore_completed_keys,
-    strip_prefix,
     topic_name,
 )
 from gas.config import Settings
 from gas.domain import events
 from gas.entrypoints.aws_bootstrap import CREATED, FOUND, UPDATED, run
 from tests.aws.moto_server import make_client
+from tests.aws.test_sqs_queue import quiet_moto_server  # noqa: F401
 
 BASE_URL = "https://gas.example.org"
 
@@ -140,7 +140,8 @@ def test_bootstrap_corrects_drift_and_leaves_the_rest_alone(settings, env):
     sqs.set_queue_attributes(QueueUrl=annotator, Attributes={"VisibilityTimeout": "5"})
     topic_arn = next(
         t["TopicArn"]
-        for t in sns.list_topics()["Topics"]
+        for page in sns.get_paginator("list_topics").paginate()
+        for t in page["Topics"]
         if t["TopicArn"].endswith(":" + topic_name(prefix, events.JOB_REQUESTED))
     )
     (sub,) = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
@@ -214,38 +215,28 @@ def test_a_completed_glacier_restore_becomes_a_restore_ready_event(settings, env
             "Restore", ""
         ):
             assert time.monotonic() < deadline
+    url = sqs.get_queue_url(QueueName=f"{prefix}-restore-events")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="not an S3 notification")
     published: list[tuple[str, dict[str, Any]]] = []
     bridge = RestoreEventsBridge.for_prefix(
         prefix,
         sqs=sqs,
         publish=lambda topic, payload: published.append((topic, payload)),
-        archive_id_for_key=strip_prefix("archive"),
+        parse_event=glacier_store_from_url(settings.coldstore_url, settings).parse_restore_event,
         wait_seconds=0,
+        visibility_seconds=30,
     )
 
     while bridge.run_once():
         pass
 
+    # only the restore under the cold store's prefix; S3's test event and the like are dropped
     assert published == [(events.RESULTS_RESTORE_READY, {"archive_id": "a1"})]
-    url = sqs.get_queue_url(QueueName=f"{prefix}-restore-events")["QueueUrl"]
-    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages") is None
-
-
-def test_restore_notifications_are_parsed_like_s3_sends_them():
-    record = {
-        "eventName": "ObjectRestore:Completed",
-        "s3": {"bucket": {"name": "cold"}, "object": {"key": "archive/a+b%2Bc"}},
-    }
-    assert restore_completed_keys(json.dumps({"Records": [record]})) == [("cold", "archive/a b+c")]
-    posted = {**record, "eventName": "ObjectRestore:Post"}
-    assert restore_completed_keys(json.dumps({"Records": [posted]})) == []
-    assert (
-        restore_completed_keys(json.dumps({"Event": "s3:TestEvent", "Service": "Amazon S3"})) == []
-    )
-    assert restore_completed_keys("not json") is None
-    assert strip_prefix("archive")("cold", "archive/a1") == "a1"
-    assert strip_prefix("archive")("cold", "other/a1") is None
-    assert strip_prefix("")("cold", "a1") == "a1"
+    # the unreadable message stays for the redrive policy (and then the DLQ)
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
 
 
 def test_the_cli_command_runs_the_bootstrap(env):

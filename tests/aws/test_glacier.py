@@ -3,7 +3,8 @@ test_coldstore.py, kind "glacier") does not cover — storage classes, checksums
 them, S3's answers to RestoreObject, the ``s3:ObjectRestore:Completed`` event and its parser,
 and ``glacier_store_from_url``.
 
-What moto (5.x) does with restores, found by reading it and checked by the tests below:
+What moto (5.2) does with restores, found by reading its source; the tests below check what
+GAS relies on:
 
 - ``RestoreObject`` on a GLACIER or DEEP_ARCHIVE object answers 202, or 200 once the object
   has a restore (finished or not); it ignores the tier and never answers 409
@@ -14,11 +15,11 @@ What moto (5.x) does with restores, found by reading it and checked by the tests
 - The restore finishes at once, but lazily: moto's state machine for it (``s3::keyrestore``)
   moves on the next time anything reads the object — the HeadObject that
   ``request_retrieval`` makes right after RestoreObject, so with moto it reports a wait of 0.
-- moto sends ``s3:ObjectRestore:Post`` to the bucket's notification targets at RestoreObject,
-  and ``s3:ObjectRestore:Completed`` at that first read after it, in the documented S3 event
-  format (keys URL-encoded with ``+`` for spaces, and ``/`` as ``%2F``, which S3 leaves as
-  it is). Like S3, it sends an ``s3:TestEvent`` to
-  the queue when the notification configuration is set.
+- moto sends ``s3:ObjectRestore:Post`` to the bucket's notification targets at every
+  RestoreObject (repeats included), and ``s3:ObjectRestore:Completed`` at that first read
+  after it, in the documented S3 event format (keys URL-encoded with ``+`` for spaces, and
+  ``/`` as ``%2F``, which S3 leaves as it is). Like S3, it sends an ``s3:TestEvent`` to the
+  queue when the notification configuration is set.
 - To show a restore in progress, ``MotoRestores`` (tests/aws/moto_server.py) holds restores
   until a test completes them; moto then sends the Completed event itself.
 - A multipart upload with SHA-256 checksums gets a composite checksum (the SHA-256 of the part

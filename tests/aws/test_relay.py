@@ -26,7 +26,10 @@ from gas.domain.jobs import Job
 from gas.domain.plans import Plan
 from gas.domain.users import User
 from tests.aws.moto_server import make_client
-from tests.aws.test_sqs_queue import provision
+from tests.aws.test_sqs_queue import (
+    provision,
+    quiet_moto_server,  # noqa: F401
+)
 
 T0 = 1_800_000_000.0
 PINNED = {
@@ -254,7 +257,7 @@ def test_relays_running_in_threads_forward_every_event_once(engine, aws_settings
     ]
     try:
         uows = SqlUnitOfWorkFactory(engine, outbox)
-        total = 60
+        total = 30
         for n in range(total):
             with uows() as uow:
                 uow.publish(JOB_REQUESTED, {"n": n})

@@ -94,8 +94,8 @@ def test_clients_go_to_the_emulator_path_style_with_standard_retries(
         assert aws.client(service, aws_settings).meta.endpoint_url == aws_settings.aws_endpoint_url
 
 
-def test_without_an_endpoint_clients_address_aws_virtual_hosted_style() -> None:
-    # Making a client sends nothing; no call is made here.
+def test_without_an_endpoint_clients_address_aws_virtual_hosted_style(moto_endpoint: str) -> None:
+    # Making a client sends nothing, and no call is made here (moto_endpoint: dummy credentials).
     client = aws.client("s3", aws.AwsConfig(aws_region="eu-west-3"))
     assert client.meta.region_name == "eu-west-3"
     assert client.meta.config.s3["addressing_style"] == "virtual"

@@ -2,7 +2,7 @@
 "ses") does not cover — refusals, the exact bytes sent, configuration sets, ``ses://`` URLs.
 
 moto's SES keeps every accepted message (``ses_sent_messages`` reads them back from the
-server's ``/moto-api/data.json``) and, like SES in its sandbox, refuses a sender that is not a
+server's backend, in this process) and, like SES in its sandbox, refuses a sender that is not a
 verified identity; it does not check that a configuration set exists.
 """
 

@@ -88,6 +88,14 @@ def _session() -> Any:
     return _SESSION
 
 
+def reset_session() -> None:
+    """Forget the process's session, so the next client reads the credentials afresh (tests
+    that change the environment's credentials)."""
+    global _SESSION
+    with _SESSION_LOCK:
+        _SESSION = None
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ``ClientError`` (``""`` for anything else)."""
     response = getattr(exc, "response", None)
@@ -114,7 +122,11 @@ def parse_bucket_url(
     """
     parts = urlsplit(url)
     if parts.scheme.lower() not in schemes:
-        raise ValueError(f"{variable} must look like {schemes[0]}://BUCKET[/PREFIX], got {url!r}")
+        # Only the scheme is named: the rest of a URL may hold a secret.
+        raise ValueError(
+            f"{variable} must look like {schemes[0]}://BUCKET[/PREFIX], "
+            f"not {parts.scheme or 'no'} scheme"
+        )
     bucket = parts.netloc
     if not bucket or "@" in bucket or ":" in bucket:
         raise ValueError(f"{variable} needs a bucket name, as in {schemes[0]}://my-bucket/gas")

@@ -6,6 +6,11 @@ written, with the same ``Date`` and ``Message-ID`` completion. SES takes the sen
 ``From`` header (an identity verified in SES) and the recipients from ``To``/``Cc``/``Bcc``.
 Any failure raises (botocore's ``ClientError`` or a connection error, after the client's own
 retries), so the event that asked for the message is retried.
+
+AWS documents that SES sets its own ``Message-ID`` (and ``Date``) on what it delivers, so with
+SES a retried message is not recognisable by its Message-ID the way it is with SMTP (moto keeps
+the headers as sent). The IAM role that sends needs ``ses:SendEmail`` and ``ses:SendRawEmail``
+on the sender identity (and on the configuration set, if one is named).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
-from urllib.parse import unquote_plus, urlparse
+from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
@@ -630,52 +630,19 @@ class SnsSqsQueue:
 # --- S3 restore notifications ----------------------------------------------------------------
 
 
-def restore_completed_keys(body: str) -> list[tuple[str, str]] | None:
-    """(bucket, key) of each ``ObjectRestore:Completed`` record of an S3 event notification;
-    [] for other events (such as the ``s3:TestEvent`` S3 sends when notifications are set up);
-    None if the body is not an S3 notification."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    if data.get("Type") == "Notification" and "Message" in data:  # through SNS, not raw
-        return restore_completed_keys(data["Message"])
-    if data.get("Event") == "s3:TestEvent":
-        return []
-    records = data.get("Records")
-    if not isinstance(records, list):
-        return None
-    out = []
-    for record in records:
-        if not str(record.get("eventName", "")).startswith("ObjectRestore:Completed"):
-            continue
-        s3 = record.get("s3") or {}
-        bucket = (s3.get("bucket") or {}).get("name", "")
-        key = unquote_plus((s3.get("object") or {}).get("key", ""))
-        out.append((bucket, key))
-    return out
-
-
-def strip_prefix(prefix: str) -> Callable[[str, str], str | None]:
-    """The archive id of a cold-store key ``{prefix}/{archive_id}``; None for other keys."""
-    start = prefix.strip("/") + "/" if prefix.strip("/") else ""
-
-    def archive_id(_bucket: str, key: str) -> str | None:
-        return key[len(start) :] if key.startswith(start) and len(key) > len(start) else None
-
-    return archive_id
-
-
 class RestoreEventsBridge:
     """Turns the cold bucket's ``s3:ObjectRestore:Completed`` notifications (delivered to the
-    ``{prefix}-restore-events`` queue by S3) into ``results.restore_ready`` events.
+    ``{prefix}-restore-events`` queue by S3, as ``gas aws bootstrap`` sets up) into
+    ``results.restore_ready`` events, ``{"archive_id": ...}``.
 
-    ``publish(topic, payload)`` should be durable (the SQL outbox's ``publish``, or
-    ``SnsPublisher.publish``); a notification is deleted only after its events were published,
-    so a crash causes a duplicate (the thaw is idempotent), never a loss. Run it in the
-    restorer's process: ``run_in_thread(stop_event)``.
+    ``parse_event(body)`` returns the archive ids a message announces
+    (``GlacierColdStore.parse_restore_event``: it knows the bucket and the key layout; [] for
+    other events such as S3's ``s3:TestEvent``; ValueError for a body that is not an S3
+    notification, which is then left to the queue's redrive policy and ends in its DLQ).
+    ``publish(topic, payload)`` should be durable: the SQL outbox's ``publish`` (the relay
+    forwards it) or ``SnsPublisher.publish``. A notification is deleted only after its events
+    were published, so a crash causes a duplicate (the thaw is idempotent), never a loss.
+    Run it in the restorer's process: ``run_in_thread(stop_event)``.
     """
 
     def __init__(
@@ -684,19 +651,20 @@ class RestoreEventsBridge:
         sqs: Any,
         queue_url: str,
         publish: Callable[..., None],
-        archive_id_for_key: Callable[[str, str], str | None],
+        parse_event: Callable[[str], list[str]],
         wait_seconds: int = MAX_WAIT_SECONDS,
         visibility_seconds: int = 60,
     ) -> None:
         self._sqs = sqs
         self.queue_url = queue_url
         self._publish = publish
-        self._archive_id = archive_id_for_key
+        self._parse = parse_event
         self.wait_seconds = wait_seconds
         self.visibility_seconds = visibility_seconds
 
     @classmethod
     def for_prefix(cls, prefix: str, *, sqs: Any, **options: Any) -> RestoreEventsBridge:
+        """The bridge of the ``{prefix}-restore-events`` queue (``sqs://PREFIX``)."""
         name = restore_events_queue_name(prefix)
         try:
             url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
@@ -718,17 +686,12 @@ class RestoreEventsBridge:
         )
         messages = response.get("Messages") or []
         for message in messages:
-            keys = restore_completed_keys(message["Body"])
-            if keys is None:  # left for the redrive policy to move to the DLQ
+            try:
+                archive_ids = self._parse(message["Body"])
+            except ValueError:
                 log.error("restore events: not an S3 notification: %.200s", message["Body"])
                 continue
-            for bucket, key in keys:
-                archive_id = self._archive_id(bucket, key)
-                if archive_id is None:
-                    log.warning(
-                        "restore events: s3://%s/%s is not an archive; ignored", bucket, key
-                    )
-                    continue
+            for archive_id in archive_ids:
                 self._publish(events.RESULTS_RESTORE_READY, {"archive_id": archive_id})
             self._sqs.delete_message(
                 QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
@@ -736,12 +699,14 @@ class RestoreEventsBridge:
         return len(messages)
 
     def run_forever(self, stop: threading.Event) -> None:
+        log.info("restore events bridge started")
         while not stop.is_set():
             try:
                 self.run_once()
             except Exception:
-                log.exception("restore events: cannot reach SQS; retrying")
+                log.exception("restore events: cannot reach SQS or publish; retrying")
                 stop.wait(5.0)
+        log.info("restore events bridge stopped")
 
     def run_in_thread(self, stop: threading.Event) -> threading.Thread:
         thread = threading.Thread(

@@ -99,6 +99,10 @@ def transcript_effect(tx: TxModel, allele: Allele) -> TxEffect:
 
     if allele.kind == "sv":
         return _sv_effect(tx, allele, effect)
+    if s == e and len(allele.alt) == 1:
+        fast = _snv_fast(tx, allele)
+        if fast is not None:
+            return fast
 
     # -- introns and splice sites
     intronic = donor = acceptor = region = fifth = donor_region = ppt = False
@@ -118,6 +122,28 @@ def transcript_effect(tx: TxModel, allele: Allele) -> TxEffect:
         if i_e - i_s + 1 <= FRAMESHIFT_INTRON:
             if _overlap(s, e, i_s, i_e):
                 frameshift_intron = True
+            continue
+        if s == e:  # one base: the same rules as below, by its distance from each end
+            if i_s <= s <= i_e:
+                k5, k3 = s - i_s + 1, i_e - s + 1  # 1-based from the genomic start / end
+                d, a = (k5, k3) if strand > 0 else (k3, k5)  # from the donor / acceptor
+                if d <= 2:
+                    donor = True
+                elif a <= 2:
+                    acceptor = True
+                else:
+                    intronic = True
+                    if d == 5:
+                        fifth = True
+                    elif d <= 6:
+                        donor_region = True
+                    if a <= 17:
+                        ppt = True
+                    if k5 <= 8 or k3 <= 8:
+                        region = True
+                intron_hit = i
+            elif i_s - 3 <= s < i_s or i_e < s <= i_e + 3:
+                region = True
             continue
         if _overlap(s, e, i_s + 2, i_e - 2) or (ins and (s == i_s + 2 or e == i_e - 2)):
             intronic = True
@@ -201,7 +227,10 @@ def transcript_effect(tx: TxModel, allele: Allele) -> TxEffect:
             terms.add(so.UTR5)
         if exonic and three:
             terms.add(so.UTR3)
-        in_cds = any(_overlap(s, e, max(gs[k], cs), min(ge[k], ce)) for k in exon_hits)
+        if s == e:
+            in_cds = bool(exon_hits) and cs <= s <= ce
+        else:
+            in_cds = any(_overlap(s, e, max(gs[k], cs), min(ge[k], ce)) for k in exon_hits)
         if in_cds:
             if simple_exon >= 0 and cs <= lo and hi <= ce:
                 _coding(tx, allele, effect, terms)
@@ -225,7 +254,56 @@ def transcript_effect(tx: TxModel, allele: Allele) -> TxEffect:
         effect.hgvs_c = _hgvs_c(
             tx, allele, simple_exon, intron_hit if not exon_hits else -1, effect
         )
-    effect.terms = so.sort_terms(terms)
+    effect.terms = list(terms) if len(terms) == 1 else so.sort_terms(terms)
+    return effect
+
+
+def _snv_fast(tx: TxModel, allele: Allele) -> TxEffect | None:
+    """The common single-base cases, quickly: deep in an intron, or in a UTR or non-coding
+    exon away from splice regions. None for everything else (the general path decides)."""
+    s = allele.start
+    gs, ge = tx.gstarts, tx.gends
+    k = bisect_right(gs, s) - 1
+    n = len(gs)
+    if k < 0:
+        return None
+    plus = tx.strand > 0
+    if s <= ge[k]:  # exonic: only away from the splice regions, outside the CDS
+        if (k > 0 and s - gs[k] < 3) or (k < n - 1 and ge[k] - s < 3):
+            return None
+        if tx.coding:
+            if tx.cds_start <= s <= tx.cds_end:
+                return None
+            five = (s < tx.cds_start) == plus
+            term_list = tx.utr5_terms if five else tx.utr3_terms
+        else:
+            term_list = tx.nc_exon_terms
+        cdna = tx.ex_cdna[k] + (s - gs[k] if plus else ge[k] - s)
+        effect = TxEffect(term_list)
+        effect.exon = f"{tx.exon_rank(k)}/{n}"
+        effect.cdna_pos = str(cdna)
+        where = tx.c_pos(cdna)
+    else:  # intronic: only deep inside (more than 20 bases from both ends)
+        left = s - ge[k]
+        right = gs[k + 1] - s
+        if left <= 20 or right <= 20:
+            return None
+        effect = TxEffect(tx.intron_terms)
+        effect.intron = f"{tx.intron_rank(k)}/{n - 1}"
+        if plus:
+            if left <= right:
+                where = f"{tx.c_pos(tx.ex_cdna[k] + ge[k] - gs[k])}+{left}"
+            else:
+                where = f"{tx.c_pos(tx.ex_cdna[k + 1])}-{right}"
+        elif right <= left:
+            where = f"{tx.c_pos(tx.ex_cdna[k + 1] + ge[k + 1] - gs[k + 1])}+{right}"
+        else:
+            where = f"{tx.c_pos(tx.ex_cdna[k])}-{left}"
+    if plus:
+        change = f"{allele.ref}>{allele.alt}"
+    else:
+        change = f"{revcomp(allele.ref)}>{revcomp(allele.alt)}"
+    effect.hgvs_c = f"{'c.' if tx.coding else 'n.'}{where}{change}"
     return effect
 
 

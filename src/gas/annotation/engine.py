@@ -38,6 +38,9 @@ from .source import InputSource, LineBatches
 #: Records are annotated in batches of at most this many lines.
 CHUNK_LINES = 8192
 
+#: Inputs with more text than this are annotated by several processes (one per core).
+PARALLEL_TEXT_BYTES = 16 * 1024 * 1024
+
 #: After a bad line in a compressed file, how much more is inflated to see if it is corrupt.
 INTEGRITY_CHECK_BYTES = 256 * 1024 * 1024
 
@@ -119,6 +122,7 @@ def annotate_file(
     csq: bool = False,
     tsv: bool = False,
     per_transcript: bool = False,
+    workers: int | None = None,
 ) -> AnnotationOutputs:
     """Annotate one VCF (plain, gzip or bgzip; VCF 3.3–4.4).
 
@@ -132,6 +136,8 @@ def annotate_file(
     consequence, or per allele and transcript if ``per_transcript``).
     ``assembly`` is what the user says the input's assembly is (the header is used when
     None). ``progress`` is called with the fraction of the input file read, ending at 1.0.
+    ``workers``: processes that annotate chunks of a large input against a bundle (default:
+    every core, for inputs of more than about 16 MB of text; 1: this process only).
 
     Raises InvalidInputError (with a one-line ``reason`` and log ``details``) when the input
     cannot be read as a VCF; no output file is left behind then. Raises BundleError when
@@ -173,7 +179,12 @@ def annotate_file(
                     tsv_out = stack.enter_context(
                         open(temps["tsv"], "w", encoding="utf-8", newline="\n")
                     )
-                options = TxOptions(csq=csq, tsv=tsv_out, per_transcript=per_transcript)
+                if workers is None:
+                    text_guess = source.size * (1 if source.compression == "none" else 8)
+                    workers = (os.cpu_count() or 1) if text_guess > PARALLEL_TEXT_BYTES else 1
+                options = TxOptions(
+                    csq=csq, tsv=tsv_out, per_transcript=per_transcript, workers=workers
+                )
                 run = TranscriptAnnotator(bundle, limits, assembly, out, options)
             if tsv_unavailable:
                 run.warnings.add(
@@ -294,6 +305,9 @@ class _Annotator:
         """More ``##`` lines for the output, after ``##GAS_reference``."""
         return []
 
+    def _flush(self) -> None:
+        """Finish chunks still being annotated elsewhere (see txannotate's workers)."""
+
     def detail(self) -> dict[str, object] | None:
         """Counts beyond the gene level's, for the summary and the log."""
         return None
@@ -339,6 +353,7 @@ class _Annotator:
                 if fraction > last_fraction:
                     progress(min(fraction, 0.999999))
                     last_fraction = fraction
+        self._flush()
         if not batches.saw_bytes:
             raise InvalidInputError("the file is empty", "the file is empty (0 bytes of text).")
         if in_header:

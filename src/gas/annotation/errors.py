@@ -30,6 +30,14 @@ class InvalidInputError(AnnotationError):
     def __str__(self) -> str:
         return self.reason
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # keep details and line when the error crosses a process boundary
+        return (_rebuild, (self.__class__, self.reason, self.details, self.line))
+
+
+def _rebuild(cls, reason, details, line):  # type: ignore[no-untyped-def]
+    return cls(reason, details, line=line)
+
 
 def snippet(text: str | bytes, limit: int = SNIPPET_CHARS) -> str:
     """A printable excerpt of an offending line, truncated to ``limit`` characters."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from . import so
 from .bundle import FLAG_BITS, Bundle
 from .seq import MITOCHONDRIAL, STANDARD, revcomp, translate
 
@@ -48,6 +49,10 @@ class TxModel:
         "_cdna",
         "_cds",
         "_protein",
+        "intron_terms",
+        "utr5_terms",
+        "utr3_terms",
+        "nc_exon_terms",
     )
 
     def __init__(self, bundle: Bundle, t: int):
@@ -100,6 +105,13 @@ class TxModel:
         self._cdna: str | None = None
         self._cds: str | None = None
         self._protein: str | None = None
+        # the terms of the simple cases (consequence._snv_fast), most severe first
+        nmd = [so.NMD] if self.biotype == "nonsense_mediated_decay" else []
+        nc = [] if self.coding else [so.NC_TRANSCRIPT]
+        self.intron_terms = so.sort_terms([so.INTRON, *nmd, *nc])
+        self.utr5_terms = so.sort_terms([so.UTR5, *nmd])
+        self.utr3_terms = so.sort_terms([so.UTR3, *nmd])
+        self.nc_exon_terms = so.sort_terms([so.NC_EXON, *nmd])
 
     # ------------------------------------------------------------------ coordinates
 

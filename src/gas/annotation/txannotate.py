@@ -9,10 +9,12 @@ is written with ``ANN`` (and optionally ``CSQ``), known-variant matches and a TS
 
 from __future__ import annotations
 
+import io
+import multiprocessing
 import re
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from .intervals import IntervalIndex
 from .knownvars import allele_hash
 from .limits import InputLimits
 from .normalize import normalize
+from .report import Counts, Warnings
 from .transcripts import CANONICAL, CDS_END_NF, CDS_START_NF, MANE, TxModel
 
 WARNING_REF = "WARNING_REF_DOES_NOT_MATCH_GENOME"
@@ -78,6 +81,20 @@ class TxOptions:
     csq: bool = False
     tsv: TextIO | None = None
     per_transcript: bool = False
+    #: processes annotating chunks (1: this one only)
+    workers: int = 1
+
+
+#: the annotator a worker process inherited (fork) from its parent
+_WORKER: TranscriptAnnotator | None = None
+
+
+def _work(lines: list[str], first_no: int) -> dict[str, object]:
+    annotator = _WORKER
+    assert annotator is not None
+    annotator._start_chunk_stats()
+    annotator._annotate_here(lines, first_no)
+    return annotator._chunk_stats()
 
 
 @dataclass
@@ -135,7 +152,7 @@ class TranscriptAnnotator(_Annotator):
         alternation = "|".join(re.escape(k) for k in keys)
         self._our_keys_re = re.compile(rf"(?:^|;)({alternation})(?:[=;]|$)")
         self._our_keys_re_m = re.compile(rf"(?:^|;)({alternation})(?:[=;]|$)", re.M)
-        self._our_header_re = re.compile(rf"##(?:INFO=<ID=(?:{alternation}|CYTOBAND),|GAS_)")
+        self._our_header_re = re.compile(rf"##(?:INFO=<ID=(?:{alternation}),|GAS_)")
         headers = [h for h in OUR_INFO_HEADERS if "ID=CYTOBAND" not in h and "ID=ANN" not in h]
         headers = [h.replace("(GAS, GRCh38 gene table)", f"(GAS, {bundle.name})") for h in headers]
         headers.append(ANN_HEADER)
@@ -147,6 +164,9 @@ class TranscriptAnnotator(_Annotator):
                 f'matching {label} variant, for each ALT allele (GAS, {bundle.name})">'
             )
         self.our_info_headers = headers
+        self._pool: Any = None
+        self._pool_failed = False
+        self._pending: deque[Any] = deque()
         self.models: dict[int, TxModel] = {}
         self.tx_ann_tail: dict[int, str] = {}
         self.index: IntervalIndex = bundle.tx_index
@@ -179,9 +199,118 @@ class TranscriptAnnotator(_Annotator):
             "ref_mismatches": self.ref_mismatches,
         }
 
-    # ---------------------------------------------------------------- a chunk
+    # ---------------------------------------------------------------- workers
+
+    def read(self, source, progress) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().read(source, progress)
+        finally:
+            self._close_pool()
 
     def _annotate_chunk(self, lines: list[str], first_no: int) -> None:
+        if self.options.workers > 1 and self._pool is None and not self._pool_failed:
+            self._open_pool()
+        if self._pool is None:
+            self._annotate_here(lines, first_no)
+            return
+        self._pending.append(self._pool.apply_async(_work, (lines, first_no)))
+        while len(self._pending) > 2 * self.options.workers:
+            self._merge(self._pending.popleft().get())
+
+    def _flush(self) -> None:
+        while self._pending:
+            self._merge(self._pending.popleft().get())
+
+    def _open_pool(self) -> None:
+        global _WORKER
+        try:
+            context = multiprocessing.get_context("fork")
+        except ValueError:  # no fork on this platform: annotate here
+            self._pool_failed = True
+            return
+        _WORKER = self
+        try:
+            self._pool = context.Pool(self.options.workers)
+        finally:
+            _WORKER = None
+
+    def _close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        self._pending.clear()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+    def _start_chunk_stats(self) -> None:
+        """In a worker: fresh outputs and counters for one chunk."""
+        self.out = io.StringIO()
+        if self.options.tsv is not None:
+            self.options.tsv = io.StringIO()
+        self.warnings = Warnings()
+        self.counts = Counts()
+        self._unknown_chroms = {}
+        self.by_consequence = Counter()
+        self.by_impact = Counter()
+        self.by_location = Counter()
+        self.known_by_source = Counter()
+        self.known_alleles = self.known_records = self.ref_mismatches = 0
+
+    def _chunk_stats(self) -> dict[str, object]:
+        tsv = self.options.tsv
+        return {
+            "text": self.out.getvalue(),  # type: ignore[attr-defined]
+            "tsv": tsv.getvalue() if tsv is not None else "",  # type: ignore[attr-defined]
+            "counts": self.counts,
+            "once": self.warnings._once,
+            "counted": self.warnings._counted,
+            "unknown": list(self._unknown_chroms),
+            "by_consequence": self.by_consequence,
+            "by_impact": self.by_impact,
+            "by_location": self.by_location,
+            "known_by_source": self.known_by_source,
+            "numbers": (self.known_alleles, self.known_records, self.ref_mismatches),
+        }
+
+    def _merge(self, r: dict[str, Any]) -> None:
+        """In the parent: write a worker's chunk and add up its counts, in input order."""
+        self.out.write(r["text"])
+        if self.options.tsv is not None and r["tsv"]:
+            self.options.tsv.write(r["tsv"])
+        c: Counts = r["counts"]
+        mine = self.counts
+        mine.records += c.records
+        mine.alleles += c.alleles
+        mine.known_by_id += c.known_by_id
+        mine.genic += c.genic
+        mine.intergenic += c.intergenic
+        mine.by_class.update(c.by_class)
+        mine.titv.update(c.titv)
+        mine.add_chromosomes(c.by_input_chrom)
+        mine.other_chrom_records += c.other_chrom_records
+        for message in r["once"]:
+            self.warnings.add(message)
+        for template, (n, line) in r["counted"].items():
+            seen = self.warnings._counted.get(template)
+            if seen is None:
+                self.warnings._counted[template] = [n, line]
+            else:
+                seen[0] += n
+                seen[1] = min(seen[1], line)
+        for name in r["unknown"]:
+            if len(self._unknown_chroms) < 1000:
+                self._unknown_chroms.setdefault(name, None)
+        self.by_consequence.update(r["by_consequence"])
+        self.by_impact.update(r["by_impact"])
+        self.by_location.update(r["by_location"])
+        self.known_by_source.update(r["known_by_source"])
+        alleles, records, mismatches = r["numbers"]
+        self.known_alleles += alleles
+        self.known_records += records
+        self.ref_mismatches += mismatches
+
+    # ---------------------------------------------------------------- a chunk
+
+    def _annotate_here(self, lines: list[str], first_no: int) -> None:
         chunk = self._parse_records(lines, first_no)
         if not chunk.records:
             return

@@ -86,7 +86,9 @@ def web(host: str, port: int, threads: int) -> None:
 
     settings = _settings()
     logs.configure("web", settings.log_level)
-    app = create_app(_container(settings))
+    c = _container(settings)
+    app = create_app(c)
+    c.start_background("web")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         waitress.serve(
@@ -100,6 +102,8 @@ def web(host: str, port: int, threads: int) -> None:
         )
     except KeyboardInterrupt:
         pass
+    finally:
+        c.close()
 
 
 @main.command()
@@ -128,6 +132,7 @@ def worker(kind: str) -> None:
     c = _container(settings)
     w = build_worker(kind, c)
     install_signal_handlers(w)
+    c.start_background(kind)
     try:
         w.run_forever()
     finally:
@@ -550,12 +555,12 @@ def queue_dead(queue_name: str | None) -> None:
 
 
 @queue.command("retry")
-@click.argument("message_id", type=int)
-def queue_retry(message_id: int) -> None:
+@click.argument("message_id")
+def queue_retry(message_id: str) -> None:
     """Give a dead-lettered message a fresh set of attempts."""
     c = _container()
     try:
-        if not c.queue.retry_dead(message_id):
+        if not c.queue.retry_dead(int(message_id) if message_id.isdigit() else message_id):
             raise click.ClickException(f"no dead-lettered message with id {message_id}")
     finally:
         c.close()

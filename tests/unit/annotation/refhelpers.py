@@ -19,6 +19,7 @@ TAA, with no other stop in frame. Contig ``MT`` (200 bases) has no genes.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,3 +239,77 @@ VCF_HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINF
 
 def other_base(base: str) -> str:
     return "ACGT"[("ACGT".index(base) + 1) % 4]
+
+
+REFSEQ_IDS = {
+    "TXP.1": "NM_000001.1",
+    "TXM.1": "NM_000002.1",
+    "TXN.1": "NR_000003.1",
+    "TXI.1": "NM_000004.1",
+}
+ENTREZ = {"GP.1": "1001", "GM.1": "1002", "GN.1": "1003", "GI.1": "1004"}
+
+
+def write_refseq_gff3(path: Path) -> None:
+    """The models (but the NMD transcript) as NCBI writes GFF3: NC_ names, rna-/cds- ids."""
+    seqid = "NC_000001.11"
+    lines = ["##gff-version 3", f"##sequence-region {seqid} 1 {GENOME_LENGTH}"]
+    lines.append(
+        f"{seqid}\tRefSeq\tregion\t1\t{GENOME_LENGTH}\t.\t+\t.\tID={seqid}:1..{GENOME_LENGTH};chromosome=1"
+    )
+    for tx in TRANSCRIPTS:
+        if tx.tid not in REFSEQ_IDS:
+            continue
+        acc = REFSEQ_IDS[tx.tid]
+        gene = ENTREZ[tx.gene]
+        biotype = "protein_coding" if tx.cds else "lncRNA"
+        start, end = tx.exons[0][0], tx.exons[-1][1]
+        lines.append(
+            f"{seqid}\tBestRefSeq\tgene\t{start}\t{end}\t.\t{tx.strand}\t.\tID=gene-{tx.name};"
+            f"Dbxref=GeneID:{gene},HGNC:HGNC%3A{gene};Name={tx.name};gbkey=Gene;gene={tx.name};"
+            f"gene_biotype={biotype}"
+        )
+        ttype = "mRNA" if tx.cds else "lnc_RNA"
+        tag = ";tag=MANE Select" if tx.tid == "TXP.1" else ""
+        lines.append(
+            f"{seqid}\tBestRefSeq\t{ttype}\t{start}\t{end}\t.\t{tx.strand}\t.\tID=rna-{acc};"
+            f"Parent=gene-{tx.name};Dbxref=GeneID:{gene};Name={acc};gbkey={ttype};"
+            f"gene={tx.name};product=test%2C product;transcript_id={acc}{tag}"
+        )
+        for rank, (a, b) in enumerate(tx.tx_order_exons(), 1):
+            lines.append(
+                f"{seqid}\tBestRefSeq\texon\t{a}\t{b}\t.\t{tx.strand}\t.\tID=exon-{acc}-{rank};"
+                f"Parent=rna-{acc};gbkey={ttype};gene={tx.name};transcript_id={acc}"
+            )
+        if tx.cds:
+            protein = acc.replace("NM_", "NP_")
+            for a, b, phase in _cds_parts(tx, with_stop=True):
+                lines.append(
+                    f"{seqid}\tBestRefSeq\tCDS\t{a}\t{b}\t.\t{tx.strand}\t{phase}\tID=cds-{protein};"
+                    f"Parent=rna-{acc};Name={protein};gbkey=CDS;gene={tx.name};"
+                    f"protein_id={protein}"
+                )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_gencode_gtf(path: Path) -> None:
+    """The GTF as GENCODE writes it: versions inside the ids, gene_type/transcript_type."""
+    text = []
+    src = path.with_suffix(".ensembl.gtf")
+    write_gtf(src)
+    for line in src.read_text().splitlines():
+        if line.startswith("#"):
+            text.append(line)
+            continue
+        cols = line.split("\t")
+        attrs = cols[8]
+        for key in ("gene", "transcript", "protein"):
+            m = re.search(rf'{key}_id "([^"]+)"; {key}_version "(\d+)";', attrs)
+            if m:
+                attrs = attrs.replace(m.group(0), f'{key}_id "{m.group(1)}.{m.group(2)}";')
+        attrs = attrs.replace("gene_biotype", "gene_type").replace(
+            "transcript_biotype", "transcript_type"
+        )
+        cols[0] = "chr1"
+        text.append("\t".join(cols[:8] + [attrs]))
+    path.write_text("\n".join(text) + "\n")

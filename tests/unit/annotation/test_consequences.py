@@ -415,3 +415,90 @@ def test_csq_and_tsv_outputs(handmade, tmp_path):
         handmade, tmp_path / "pt", [f"1 {gpos} {ref} {alt}"], tsv=True, per_transcript=True
     )
     assert len(per_tx.tsv.read_text().splitlines()) > 2
+
+
+# ---------------------------------------------------------------------- several processes
+
+
+def test_several_worker_processes_give_the_same_outputs(handmade, tmp_path, monkeypatch):
+    from gas.annotation import engine
+
+    monkeypatch.setattr(engine, "CHUNK_LINES", 40)
+    records = [snv(handmade, p) for p in range(140, 2900, 6)]
+    one, out1 = run(handmade, tmp_path / "w1", records, workers=1, tsv=True)
+    two, out2 = run(handmade, tmp_path / "w2", records, workers=2, tsv=True)
+    assert one == two
+    assert out1.tsv.read_text() == out2.tsv.read_text()
+    for key in ("counts", "consequences", "known_variants", "titv"):
+        assert out1.summary[key] == out2.summary[key]
+
+
+def test_a_bad_line_found_by_a_worker_is_reported_with_its_line(handmade, tmp_path, monkeypatch):
+    from gas.annotation import InvalidInputError, engine
+
+    monkeypatch.setattr(engine, "CHUNK_LINES", 40)
+    records = [snv(handmade, p) for p in range(140, 2900, 6)]
+    records[300] = "1 x A G"
+    with pytest.raises(InvalidInputError) as err:
+        run(handmade, tmp_path, records, workers=2)
+    assert err.value.reason.startswith("line 303: POS must be a whole number")
+    assert "Line 303" in err.value.details
+    assert not list((tmp_path / "out").glob("*"))
+
+
+# ---------------------------------------------------------------------- other file styles
+
+
+def _build(handmade, tmp_path, name, models, fmt):
+    from gas.annotation.bundle import build_bundle
+
+    return build_bundle(
+        name=name,
+        assembly="TEST1",
+        fasta=handmade.base / "ref.fa",
+        gene_models=models,
+        gene_model_format=fmt,
+        out_dir=tmp_path / "rd",
+    ).path
+
+
+def _by_transcript(records, rename=None):
+    out = {}
+    for r in records:
+        for e in ann_entries(r[7]):
+            if e[5] != "transcript":
+                continue
+            tid = (rename or {}).get(e[6], e[6])
+            out[(r[1], r[4], tid)] = (e[1], e[2], e[8], e[9], e[10], e[11], e[12], e[13], e[14])
+    return out
+
+
+def test_refseq_gff3_reads_like_the_ensembl_files(handmade, tmp_path):
+    rh.write_refseq_gff3(tmp_path / "refseq.gff3")
+    bundle = _build(handmade, tmp_path, "refseq", tmp_path / "refseq.gff3", "gff3")
+    records = [snv(handmade, p) for p in range(140, 2900, 5)]
+    ens, _ = run(handmade, tmp_path / "a", records)
+    ref, _ = run(handmade, tmp_path / "b", records, refdata=bundle, csq=True)
+    back = {v: k for k, v in rh.REFSEQ_IDS.items()}
+    expected = {k: v for k, v in _by_transcript(ens).items() if k[2] in rh.REFSEQ_IDS}
+    assert _by_transcript(ref, back) == expected
+    entry = next(e for r in ref for e in ann_entries(r[7]) if e[6] == "NM_000001.1")
+    assert entry[3:5] == ["GENEP", "1001"] and entry[7] == "protein_coding"
+    nc = next(e for r in ref for e in ann_entries(r[7]) if e[6] == "NR_000003.1")
+    assert nc[7] == "lncRNA"
+    csq = [
+        c.split("|")
+        for r in ref
+        for c in info_dict(r[7]).get("CSQ", "").split(",")
+        if "NM_000001.1" in c and "missense" in c
+    ]
+    assert csq and csq[0][11].startswith("NP_000001.1:p.")
+
+
+def test_gencode_gtf_reads_like_the_ensembl_gtf(handmade, tmp_path):
+    rh.write_gencode_gtf(tmp_path / "gencode.gtf")
+    bundle = _build(handmade, tmp_path, "gencode", tmp_path / "gencode.gtf", "gtf")
+    records = [snv(handmade, p) for p in range(140, 2900, 5)]
+    ens, _ = run(handmade, tmp_path / "a", records)
+    gen, _ = run(handmade, tmp_path / "b", records, refdata=bundle)
+    assert _by_transcript(gen) == _by_transcript(ens)
