@@ -53,12 +53,7 @@ class Container:
     @property
     def mailer(self) -> Mailer:
         if self._mailer is None:
-            if self.settings.mail_url.startswith("ses://"):
-                from gas.adapters.ses import ses_mailer_from_url
-
-                self._mailer = ses_mailer_from_url(self.settings.mail_url, self.settings)
-            else:
-                self._mailer = mailer_from_url(self.settings.mail_url)
+            self._mailer = mailer_from_url(self.settings.mail_url, self.settings)
         return self._mailer
 
     def start_background(self, role: str) -> None:

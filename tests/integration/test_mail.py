@@ -509,7 +509,7 @@ def test_smtp_repr_hides_the_password() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ses://", "ses:// needs the AWS adapters"),
+        ("ses://", "ses:// needs the AWS settings"),
         ("ftp://user:hunter2@h", "GAS_MAIL_URL"),
         ("/var/outbox", "GAS_MAIL_URL"),
         ("outbox://", "GAS_MAIL_URL"),

@@ -22,6 +22,7 @@ import tempfile
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from gas.ports import Mailer
@@ -203,8 +204,9 @@ def _smtp_from_url(url: str) -> SmtpMailer:
     )
 
 
-def mailer_from_url(url: str) -> Mailer:
-    """The mailer named by a ``GAS_MAIL_URL`` value (see the module docstring)."""
+def mailer_from_url(url: str, settings: Any = None) -> Mailer:
+    """The mailer named by a ``GAS_MAIL_URL`` value (see the module docstring). ``ses://``
+    needs ``settings`` (the AWS region and endpoint)."""
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep:
@@ -218,7 +220,11 @@ def mailer_from_url(url: str) -> Mailer:
     if scheme in {"smtp", "smtps"}:
         return _smtp_from_url(url)
     if scheme == "ses":
-        raise ValueError("GAS_MAIL_URL: ses:// needs the AWS adapters, which are not installed yet")
+        if settings is None:
+            raise ValueError("GAS_MAIL_URL: ses:// needs the AWS settings (GAS_AWS_REGION …)")
+        from gas.adapters.ses import ses_mailer_from_url
+
+        return ses_mailer_from_url(url, settings)
     # Only the scheme is named: the rest of the URL may hold a password.
     raise ValueError(
         f"GAS_MAIL_URL has an unknown scheme {scheme!r} (use outbox://, smtp:// or smtps://)"

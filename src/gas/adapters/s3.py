@@ -11,7 +11,8 @@ object under the key is left untouched (S3 replaces an object only when an uploa
 
 Downloads are presigned GETs that serve the object as an attachment. Browsers upload inputs
 straight to S3 with :meth:`S3ObjectStore.presigned_post`, whose signed policy holds the size
-limit, the exact key, the encryption and the redirect back to the app.
+limit, the key (exact, or a prefix completed by S3 with the file's name), the encryption and the
+redirect back to the app.
 """
 
 from __future__ import annotations
@@ -168,6 +169,15 @@ class S3ObjectStore:
         """The S3 object key that holds ``key`` (ValueError for a malformed key)."""
         return join_prefix(self.prefix, validate_key(key))
 
+    def key_from_s3(self, s3_key: str) -> str:
+        """The store's key for the S3 object key ``s3_key`` (as S3 reports it, e.g. in a
+        presigned POST's redirect); ValueError if it is outside the prefix or malformed."""
+        if self.prefix:
+            if not s3_key.startswith(self.prefix + "/"):
+                raise ValueError(f"S3 key {s3_key!r} is not under {self.prefix}/")
+            s3_key = s3_key[len(self.prefix) + 1 :]
+        return validate_key(s3_key)
+
     # --- ObjectStore ----------------------------------------------------------------------
 
     def put(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> int:
@@ -308,28 +318,44 @@ class S3ObjectStore:
     # --- browser uploads ----------------------------------------------------------------------
 
     def presigned_post(
-        self, key: str, *, max_bytes: int, success_redirect: str, expires_in: int = 3600
+        self,
+        key: str,
+        *,
+        max_bytes: int,
+        success_redirect: str,
+        expires_in: int = 3600,
+        redirect_is_prefix: bool = False,
     ) -> dict[str, Any]:
         """``{"url", "fields"}`` for an HTML form that uploads one file straight to ``key``.
 
         The form posts ``fields`` (in any order) and then the file as the last field, named
-        ``file``. S3 refuses the upload unless it is 1..``max_bytes`` bytes, for exactly this
-        key, with SSE, before the policy expires; on success it redirects the browser (303) to
+        ``file``. S3 refuses the upload unless it is 1..``max_bytes`` bytes, for this key, with
+        SSE, before the policy expires; on success it redirects the browser (303) to
         ``success_redirect`` with ``bucket``, ``key`` and ``etag`` added to its query.
+
+        A ``key`` ending in ``${filename}`` is a prefix: S3 replaces ``${filename}`` with the
+        name of the file the browser sends, and the policy only requires the key to start with
+        the rest (``["starts-with", "$key", …]``, as boto3 writes it).
+
+        ``redirect_is_prefix``: ``success_redirect`` is then a prefix too; ``fields`` leaves
+        ``success_action_redirect`` out and the form supplies it (for instance from a
+        ``<select>``), any value that starts with ``success_redirect`` being accepted.
         """
         if max_bytes < 1:
             raise ValueError("max_bytes must be at least 1")
         if not 0 < expires_in <= MAX_PRESIGN_SECONDS:
             raise ValueError(f"expires_in must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
-        fields = {"success_action_redirect": success_redirect}
-        conditions: list[Any] = [
-            ["content-length-range", 1, int(max_bytes)],
-            {"success_action_redirect": success_redirect},
-        ]
+        fields: dict[str, str] = {}
+        conditions: list[Any] = [["content-length-range", 1, int(max_bytes)]]
+        if redirect_is_prefix:
+            conditions.append(["starts-with", "$success_action_redirect", success_redirect])
+        else:
+            fields["success_action_redirect"] = success_redirect
+            conditions.append({"success_action_redirect": success_redirect})
         if self.sse:
             fields["x-amz-server-side-encryption"] = self.sse
             conditions.append({"x-amz-server-side-encryption": self.sse})
-        # boto3 adds the exact-key and bucket conditions itself.
+        # boto3 adds the key (exact, or starts-with for ``${filename}``) and bucket conditions.
         post: dict[str, Any] = self.client.generate_presigned_post(
             Bucket=self.bucket,
             Key=self.s3_key(key),

@@ -190,6 +190,11 @@ def annotate_file(
                 run.warnings.add(
                     "no TSV was written: it needs a reference bundle with transcripts (--refdata)"
                 )
+            if csq and bundle is None:
+                run.warnings.add(
+                    "no CSQ field was written: it needs a reference bundle with transcripts "
+                    "(--refdata)"
+                )
             run.read(source, progress)
             finished_wall = datetime.now(UTC)
             info = RunInfo(

@@ -150,3 +150,93 @@ def get_job(uow: UnitOfWork, job_id: str, user_id: str) -> Job:
 def list_jobs(uow: UnitOfWork, user_id: str, *, limit: int = 100, offset: int = 0) -> list[Job]:
     with uow:
         return uow.jobs.list_for_user(user_id, limit=limit, offset=offset)
+
+
+def register_uploaded_job(
+    uow: UnitOfWork,
+    storage: ObjectStore,
+    policy: PlanPolicy,
+    clock: Clock,
+    *,
+    user_id: str,
+    job_id: str,
+    key: str,
+    assembly: str | None = None,
+) -> Job:
+    """Save the job for a file the browser uploaded straight to the object store (a presigned
+    POST to ``<user_id>/<job_id>~<file name>``), with its annotation request, in one
+    transaction.
+
+    The caller has checked that the upload was offered to ``user_id`` for ``job_id`` (the signed
+    token of the redirect). Here: the key must be that job's; a job that exists already is
+    returned as it is (the redirect was replayed), and a second file uploaded through the same
+    form is deleted. Otherwise the object must exist, be within the plan's limit as of now
+    (UploadTooLarge) and look like a VCF (InvalidInput); a refused object is deleted, so that
+    nothing is kept without a job.
+    """
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        raise InvalidInput("The upload does not belong to an annotation request.") from None
+    prefix = f"{user_id}/{job_id}~"
+    raw_name = key[len(prefix) :] if key.startswith(prefix) else ""
+    if not raw_name or "/" in raw_name:
+        raise InvalidInput("The upload does not belong to this annotation request.")
+
+    with uow:
+        existing = uow.jobs.get(job_id)
+    if existing is not None:
+        return _uploaded_again(storage, existing, user_id, key)
+
+    plan, limit = upload_limit(uow, policy, user_id)
+    try:
+        size = storage.size(key)
+    except KeyError:
+        raise InvalidInput("The uploaded file did not arrive; please upload it again.") from None
+    except ValueError:  # a key the store refuses (control characters in the file's name)
+        raise InvalidInput("The file's name cannot be used; please rename it.") from None
+    name = clean_file_name(raw_name)
+    try:
+        if assembly is not None and assembly not in ASSEMBLIES:
+            raise InvalidInput(
+                f"Unknown assembly {assembly!r}; choose one of {', '.join(ASSEMBLIES)}."
+            )
+        if size > limit:
+            raise UploadTooLarge(too_large_message(plan, limit), limit)
+        with storage.open(key) as fh:
+            problem = vcf_problem(fh.read(SNIFF_BYTES))
+        if problem:
+            raise InvalidInput(f"{name}: {problem}")
+        job = Job(
+            id=job_id,
+            user_id=user_id,
+            input_file_name=name,
+            input_key=key,
+            input_size=size,
+            assembly=assembly,
+            submitted_at=clock.now(),
+        )
+        with uow:
+            uow.jobs.add(job)
+            uow.publish(events.JOB_REQUESTED, {"job_id": job.id})
+            uow.commit()
+    except BaseException:
+        with uow:
+            raced = uow.jobs.get(job_id)  # a concurrent redirect saved it first
+        if raced is not None:
+            return _uploaded_again(storage, raced, user_id, key)
+        storage.delete(key)  # no file without a job
+        raise
+    log.info("job %s uploaded by %s: %s (%d bytes)", job_id, user_id, name, size)
+    return job
+
+
+def _uploaded_again(storage: ObjectStore, job: Job, user_id: str, key: str) -> Job:
+    """The job of a replayed upload redirect; another file sent with the same form is deleted
+    (only the first upload of a form makes a job)."""
+    if not job.owned_by(user_id):
+        raise Forbidden("This annotation job belongs to another user.")
+    if key != job.input_key:
+        log.warning("job %s: a second upload through the same form (%s) deleted", job.id, key)
+        storage.delete(key)
+    return job

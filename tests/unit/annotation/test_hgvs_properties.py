@@ -195,3 +195,24 @@ def apply_hgvs(tx: TxModel, name: str) -> str:
     if op == "inv":
         return cdna[: a - 1] + revcomp(cdna[a - 1 : b]) + cdna[b:]
     return cdna[: a - 1] + seq + cdna[b:]
+
+
+@SETTINGS
+@given(
+    pos=st.integers(min_value=150, max_value=2850),
+    tid=st.sampled_from(sorted(EXONS) + ["TXI.1", "TXD.1"]),
+)
+def test_the_single_base_shortcut_agrees_with_the_general_rules(ctx, pos, tid, monkeypatch):
+    from gas.annotation import consequence
+
+    bundle, models, genome = ctx
+    tx = models[tid]
+    assume(tx.start <= pos <= tx.end)
+    ref = genome[pos - 1]
+    alt = "ACGT"[("ACGT".index(ref) + 1) % 4]
+    allele = Allele(0, pos, pos, ref, alt)
+    fast = transcript_effect(tx, allele)
+    with monkeypatch.context() as m:
+        m.setattr(consequence, "_snv_fast", lambda _tx, _allele: None)
+        slow = transcript_effect(tx, allele)
+    assert fast == slow
