@@ -96,6 +96,9 @@ class Settings:
     queue_lease_seconds: float = 60.0
     queue_poll_seconds: float = 1.0
     annotator_processes: int = 1
+    # the reference bundle jobs are annotated with (name or directory); None: the built-in
+    # GRCh38 gene table
+    refdata: str | None = None
     # the local cold store's simulated retrieval delays (seconds) and refusals
     coldstore_expedited_seconds: float = 2.0
     coldstore_standard_seconds: float = 5.0
@@ -151,6 +154,7 @@ class Settings:
             queue_lease_seconds=_float(env, "GAS_QUEUE_LEASE_SECONDS", 60.0),
             queue_poll_seconds=_float(env, "GAS_QUEUE_POLL_SECONDS", 1.0),
             annotator_processes=_int(env, "GAS_ANNOTATOR_PROCESSES", 1, 1),
+            refdata=env.get("GAS_REFDATA") or None,
             coldstore_expedited_seconds=_float(env, "GAS_COLDSTORE_EXPEDITED_SECONDS", 2.0),
             coldstore_standard_seconds=_float(env, "GAS_COLDSTORE_STANDARD_SECONDS", 5.0),
             coldstore_bulk_seconds=_float(env, "GAS_COLDSTORE_BULK_SECONDS", 10.0),

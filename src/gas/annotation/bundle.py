@@ -39,7 +39,7 @@ import numpy as np
 from .genemodels import TranscriptModel, read_gene_models
 from .genes import normalize_chrom
 from .genome import GENOME_FILE, Contig, Genome, write_genome
-from .intervals import IntervalIndex
+from .intervals import CHROM_STRIDE, IntervalIndex
 
 FORMAT = "gas-refdata"
 FORMAT_VERSION = 1
@@ -79,6 +79,7 @@ TX_DTYPE = np.dtype(
     ]
 )
 EXON_DTYPE = np.dtype([("start", "<i8"), ("end", "<i8")])
+BAND_DTYPE = np.dtype([("chrom", "<i4"), ("start", "<i8"), ("end", "<i8")])
 GENE_DTYPE = np.dtype(
     [("chrom", "<i4"), ("start", "<i8"), ("end", "<i8"), ("strand", "i1"), ("biotype", "<i2")]
 )
@@ -167,6 +168,7 @@ def build_bundle(
     gene_model_format: str,
     known_variants: Sequence[tuple[str, Path]] = (),
     known_info: Sequence[str] | None = None,
+    cytobands: Path | None = None,
     out_dir: Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
@@ -181,7 +183,8 @@ def build_bundle(
             f"invalid bundle name {name!r}: use letters, digits, '.', '_' and '-' "
             f"(and not {BUILTIN_GENES!r}, the built-in table)"
         )
-    for path in [fasta, gene_models, *[p for _, p in known_variants]]:
+    extra = [cytobands] if cytobands is not None else []
+    for path in [fasta, gene_models, *[p for _, p in known_variants], *extra]:
         if not Path(path).is_file():
             raise BundleError(f"no such file: {path}")
     base = Path(out_dir) if out_dir is not None else refdata_dir()
@@ -223,6 +226,17 @@ def build_bundle(
                 "lines": model_counts["lines"],
             },
         ]
+        if cytobands is not None:
+            n_bands = _write_cytobands(work, cytobands, aliases)
+            say(f"  {n_bands:,} cytogenetic bands from {cytobands.name}")
+            sources.append(
+                {
+                    "role": "cytobands",
+                    "file": cytobands.name,
+                    "size": cytobands.stat().st_size,
+                    "sha256": sha256_file(cytobands),
+                }
+            )
         known_meta: list[dict[str, object]] = []
         if known_variants:
             from .knownvars import build_known
@@ -354,6 +368,30 @@ def _write_transcripts(
     }
 
 
+def _write_cytobands(work: Path, path: Path, aliases: ContigAliases) -> int:
+    """UCSC ``cytoBand.txt`` (chrom, 0-based start, end, band, stain) → ``cytobands.npy``."""
+    from .genemodels import open_text
+
+    rows = []
+    with open_text(path) as handle:
+        for line in handle:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 4 or line.startswith("#") or not parts[1].isdigit():
+                continue
+            code = aliases.code(parts[0])
+            if code < 0:
+                continue
+            chrom = normalize_chrom(parts[0])
+            rows.append((code, int(parts[1]) + 1, int(parts[2]), f"{chrom}{parts[3]}"))
+    rows.sort()
+    bands = np.zeros(len(rows), dtype=BAND_DTYPE)
+    for i, (code, start, end, _name) in enumerate(rows):
+        bands[i] = (code, start, end)
+    np.save(work / "cytobands.npy", bands)
+    np.save(work / "cytoband_name.npy", _fixed_strings([r[3] for r in rows]))
+    return len(rows)
+
+
 # ------------------------------------------------------------------------------ loading
 
 
@@ -392,6 +430,14 @@ class Bundle:
         self.tx_protein = load("tx_protein.npy")
         self.gene_id = load("gene_id.npy")
         self.gene_name = load("gene_name.npy")
+        self.cytobands = None
+        if (path / "cytobands.npy").is_file():
+            bands = load("cytobands.npy")
+            self.cytobands = (
+                np.asarray(bands["chrom"], dtype=np.int64) * CHROM_STRIDE + bands["start"],
+                np.asarray(bands["chrom"], dtype=np.int64) * CHROM_STRIDE + bands["end"],
+                load("cytoband_name.npy"),
+            )
         self.known = None
         if manifest.get("known_variants"):
             from .knownvars import KnownVariants
@@ -407,6 +453,22 @@ class Bundle:
             np.asarray(tx["start"]) - FLANK,
             np.asarray(tx["end"]) + FLANK,
         )
+
+    def bands_at(self, codes: np.ndarray, positions: np.ndarray) -> list[str]:
+        """The cytogenetic band at each (contig, position); "" where none."""
+        n = len(codes)
+        if self.cytobands is None or not n or not len(self.cytobands[0]):
+            return [""] * n
+        starts, ends, names = self.cytobands
+        codes = np.asarray(codes, dtype=np.int64)
+        q = codes * CHROM_STRIDE + np.asarray(positions, dtype=np.int64)
+        i = np.searchsorted(starts, q, side="right") - 1
+        safe = np.maximum(i, 0)
+        ok = (i >= 0) & (codes >= 0) & (ends[safe] >= q)
+        return [
+            names[j].decode() if good else ""
+            for j, good in zip(safe.tolist(), ok.tolist(), strict=True)
+        ]
 
     @cached_property
     def gene_index(self) -> IntervalIndex:

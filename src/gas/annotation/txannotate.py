@@ -24,6 +24,7 @@ from .ann import ANN_HEADER, ERROR_CHROMOSOME_NOT_FOUND, escape
 from .bundle import Bundle
 from .consequence import Allele, TxEffect, flank_effect, transcript_effect
 from .engine import _RSID_RE, OUR_INFO_HEADERS, _Annotator, _Chunk
+from .header import normalize_assembly
 from .intervals import IntervalIndex
 from .knownvars import allele_hash
 from .limits import InputLimits
@@ -144,16 +145,23 @@ class TranscriptAnnotator(_Annotator):
         self.options = options
         self.reference_name = bundle.description
         self.reference_short = f"reference bundle {bundle.name}"
-        self.assembly_used = bundle.assembly
+        self.assembly_used = normalize_assembly(bundle.assembly)
         known = bundle.known
         self.known_keys = known.info_keys if known is not None else []
+        self.has_bands = bundle.cytobands is not None
         keys = ["VC", "TITV", "GENE", "ANN", "CSQ"] + [k for k, _, _ in self.known_keys]
+        if self.has_bands:
+            keys.append("CYTOBAND")
         self.our_info_keys = tuple(keys)
         alternation = "|".join(re.escape(k) for k in keys)
         self._our_keys_re = re.compile(rf"(?:^|;)({alternation})(?:[=;]|$)")
         self._our_keys_re_m = re.compile(rf"(?:^|;)({alternation})(?:[=;]|$)", re.M)
         self._our_header_re = re.compile(rf"##(?:INFO=<ID=(?:{alternation}),|GAS_)")
-        headers = [h for h in OUR_INFO_HEADERS if "ID=CYTOBAND" not in h and "ID=ANN" not in h]
+        headers = [
+            h
+            for h in OUR_INFO_HEADERS
+            if "ID=ANN" not in h and ("ID=CYTOBAND" not in h or self.has_bands)
+        ]
         headers = [h.replace("(GAS, GRCh38 gene table)", f"(GAS, {bundle.name})") for h in headers]
         headers.append(ANN_HEADER)
         if options.csq:
@@ -169,6 +177,7 @@ class TranscriptAnnotator(_Annotator):
         self._pending: deque[Any] = deque()
         self.models: dict[int, TxModel] = {}
         self.tx_ann_tail: dict[int, str] = {}
+        self._gene_names: dict[int, str] = {}
         self.index: IntervalIndex = bundle.tx_index
         self.tx_order = self.index.order
         self.by_consequence: Counter[str] = Counter()
@@ -318,7 +327,13 @@ class TranscriptAnnotator(_Annotator):
         self._overlaps(queries)
         if self.bundle.known is not None:
             self._known(queries)
-        self._write(chunk, queries)
+        bands = None
+        if self.has_bands:
+            first = chunk.first_q[:-1]
+            codes = np.array([chunk.q_code[q] for q in first], dtype=np.int64)
+            pos = np.array([int(parts[1]) for parts in chunk.records], dtype=np.int64)
+            bands = self.bundle.bands_at(codes, pos)
+        self._write(chunk, queries, bands)
 
     def _alleles(self, chunk: _Chunk) -> list[_Query]:
         genome = self.bundle.genome
@@ -500,7 +515,7 @@ class TranscriptAnnotator(_Annotator):
 
     # ---------------------------------------------------------------- writing
 
-    def _write(self, chunk: _Chunk, queries: list[_Query]) -> None:
+    def _write(self, chunk: _Chunk, queries: list[_Query], bands: list[str] | None) -> None:
         first_q = chunk.first_q
         out_lines: list[str] = []
         emit = out_lines.append
@@ -555,6 +570,8 @@ class TranscriptAnnotator(_Annotator):
             if genes:
                 genic += 1
                 added += ";GENE=" + ",".join(genes)
+            if bands is not None and bands[r]:
+                added += ";CYTOBAND=" + bands[r]
             if ann:
                 added += ";ANN=" + ",".join(ann)
                 self.by_location[so.LOCATION_OF[so.TERMS[best_rank][0]]] += 1
@@ -595,7 +612,10 @@ class TranscriptAnnotator(_Annotator):
         counts.add_chromosomes(Counter(chunk.chroms))
 
     def _gene_name(self, tx: TxModel) -> str:
-        return escape(self.bundle.gene_name[tx.gene].decode())
+        name = self._gene_names.get(tx.gene)
+        if name is None:
+            name = self._gene_names[tx.gene] = escape(self.bundle.gene_name[tx.gene].decode())
+        return name
 
     def _tail(self, tx: TxModel) -> str:
         """ANN fields 4–8 of a transcript: gene name and id, feature type and id, biotype."""
@@ -637,8 +657,8 @@ class TranscriptAnnotator(_Annotator):
             aa = f"{_first(e.aa_pos)}/{n_aa}"
         distance = "" if e.distance is None else str(e.distance)
         return (
-            f"{allele}|{terms}|{impact}|{self._tail(tx)}|{rank}|{escape(e.hgvs_c)}|"
-            f"{escape(e.hgvs_p)}|{cdna}|{cds}|{aa}|{distance}|{'&'.join(notes)}"
+            f"{allele}|{terms}|{impact}|{self._tail(tx)}|{rank}|{e.hgvs_c}|"
+            f"{_escape_p(e.hgvs_p)}|{cdna}|{cds}|{aa}|{distance}|{'&'.join(notes)}"
         )
 
     def _csq(self, allele: str, hit: _Hit, existing: str) -> str:
@@ -662,8 +682,8 @@ class TranscriptAnnotator(_Annotator):
         canonical = "YES" if tx.flags & CANONICAL else ""
         return (
             f"{escape(allele)}|{terms}|{impact}|{gene_name}|{gene_id}|Transcript|"
-            f"{escape(tx.tx_id)}|{escape(tx.biotype)}|{e.exon}|{e.intron}|{escape(hgvs_c)}|"
-            f"{escape(hgvs_p)}|{e.cdna_pos}|{e.cds_pos}|{e.aa_pos}|{e.amino_acids}|"
+            f"{escape(tx.tx_id)}|{escape(tx.biotype)}|{e.exon}|{e.intron}|{hgvs_c}|"
+            f"{_escape_p(hgvs_p)}|{e.cdna_pos}|{e.cds_pos}|{e.aa_pos}|{e.amino_acids}|"
             f"{e.codons}|{existing}|{distance}|{tx.strand}|{'&'.join(flags)}|{canonical}"
         )
 
@@ -709,6 +729,11 @@ class TranscriptAnnotator(_Annotator):
         ]
         row += [query.known_values.get(k, "") for k, _, _ in self.known_keys]
         return "\t".join(v.replace("\t", " ") for v in row)
+
+
+def _escape_p(hgvs_p: str) -> str:
+    """HGVS p. in ANN/CSQ: only ``=`` (``p.Leu3=``) needs encoding; c. never does."""
+    return hgvs_p.replace("=", "%3D") if "=" in hgvs_p else hgvs_p
 
 
 def _hit_order(hit: _Hit) -> tuple[int, int, int, int]:

@@ -373,6 +373,12 @@ def refdata() -> None:
     "(default: CLNSIG,CLNREVSTAT,CLNDN,AF,AF_popmax,AF_grpmax).",
 )
 @click.option(
+    "--cytobands",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="UCSC cytoBand.txt(.gz) for the CYTOBAND field.",
+)
+@click.option(
     "-o",
     "--output-dir",
     "outdir",
@@ -388,6 +394,7 @@ def refdata_build(
     gff3: Path | None,
     known: tuple[str, ...],
     known_info: str | None,
+    cytobands: Path | None,
     outdir: Path | None,
 ) -> None:
     """Build a reference bundle; prints its directory as the last line."""
@@ -409,6 +416,7 @@ def refdata_build(
             gene_model_format=fmt,
             known_variants=[parse_source(k) for k in known],
             known_info=fields,
+            cytobands=cytobands,
             out_dir=outdir,
             log=lambda msg: click.echo(msg, err=True),
         )

@@ -7,6 +7,7 @@ handler and gives the message back for redelivery. Nothing is lost either way.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -161,7 +162,12 @@ def annotator_handlers(c: Container, workdir: Path | None = None) -> dict[str, H
         uow=c.uow,
         storage=c.storage,
         clock=c.clock,
-        engine=annotation.annotate_file,
+        engine=functools.partial(
+            annotation.annotate_file,
+            refdata=c.settings.refdata,
+            # several annotator processes already share the cores: one process per job each
+            workers=1 if c.settings.annotator_processes > 1 else None,
+        ),
         bad_input=(annotation.InvalidInputError,),
         output_stem=annotation.output_stem,
         workdir=workdir,

@@ -220,3 +220,34 @@ def test_latin1_header_lines_are_read_with_a_warning(handmade, tmp_path):
     assert "##source=Université de Genève" in header
     assert any("Latin-1" in w for w in outputs.warnings)
     assert len(recs) == 1
+
+
+def test_a_cytoband_table_gives_the_cytoband_field(handmade, tmp_path):
+    bands = tmp_path / "cytoBand.txt"
+    bands.write_text("chr1\t0\t1000\tp36.33\tgneg\nchr1\t1000\t12000\tp36.32\tgpos25\n")
+    built = build_bundle(
+        name="banded",
+        assembly="TEST1",
+        fasta=handmade.base / "ref.fa",
+        gene_models=handmade.base / "ref.gtf",
+        gene_model_format="gtf",
+        cytobands=bands,
+        out_dir=tmp_path / "rd",
+    )
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text(
+        rh.VCF_HEADER
+        + f"1\t450\t.\t{handmade.ref(450)}\t{rh.other_base(handmade.ref(450))}\t.\t.\t.\n"
+        + f"1\t1000\t.\t{handmade.ref(1000)}\t{rh.other_base(handmade.ref(1000))}\t.\t.\t.\n"
+        + f"1\t1001\t.\t{handmade.ref(1001)}\t{rh.other_base(handmade.ref(1001))}\t.\t.\t.\n"
+        + "MT\t5\t.\tN\tA\t.\t.\t.\n"
+    )
+    outputs = annotate_file(vcf, tmp_path / "out", refdata=built.path)
+    header, recs = read_vcf(outputs.annotated_vcf)
+    assert [info_dict(r[7]).get("CYTOBAND") for r in recs] == [
+        "1p36.33",
+        "1p36.33",
+        "1p36.32",
+        None,
+    ]
+    assert any(h.startswith("##INFO=<ID=CYTOBAND,") for h in header)

@@ -18,6 +18,12 @@ csrf = CSRFProtect()
 # Room for the multipart envelope around the file itself.
 MULTIPART_SLACK = 64 * 1024
 
+# Every page's policy (a view may set its own, e.g. to let a form post to S3).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
 
 def create_app(container: Container | None = None, *, settings: Settings | None = None) -> Flask:
     c = container or build(settings)
@@ -65,11 +71,7 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'",
-        )
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
 
     @app.context_processor

@@ -4,8 +4,11 @@ subscribe. Thin views: parse the request, call a service, map domain errors to H
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -18,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from itsdangerous import BadData, URLSafeSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -25,7 +29,7 @@ from gas.adapters.billing import BillingError
 from gas.domain.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan, human_size
-from gas.entrypoints.web import MULTIPART_SLACK, container, csrf
+from gas.entrypoints.web import CONTENT_SECURITY_POLICY, MULTIPART_SLACK, container, csrf
 from gas.entrypoints.web.auth import login_required
 from gas.entrypoints.web.errors import MESSAGES, render_error
 from gas.services import accounts, jobs
@@ -257,10 +261,99 @@ def revoke_token(token_id: str) -> Any:
 # --- annotate --------------------------------------------------------------------------------
 
 
+# Uploads straight to S3 (an object store with ``presigned_post``): the Annotate page's form
+# posts to S3 with a presigned POST for ``<user_id>/<job_id>~${filename}`` (a new job id each
+# time the page is shown) and S3 sends the browser back to ``/annotate/uploaded?token=…`` with
+# ``bucket``, ``key`` and ``etag`` added; the token, signed with the app's secret, says for
+# which user, job and assembly the form was made. The assembly is chosen in the form, so the
+# form offers one redirect (one token) per assembly: the <select> posts the chosen one as
+# ``success_action_redirect``, which the policy allows to be any URL starting with ours.
+UPLOAD_POLICY_SECONDS = 3600  # how long the page's form can be used to start an upload
+UPLOAD_TOKEN_SECONDS = 2 * 3600  # and then to come back: long enough for the upload itself
+UPLOAD_TOKEN_SALT = "gas.presigned-upload"
+
+
+@dataclass(frozen=True)
+class UploadClaims:
+    """What an upload redirect's token says: the form was made for this user, job and
+    assembly, and is good until ``expires_at`` (seconds since the epoch)."""
+
+    user_id: str
+    job_id: str
+    assembly: str
+    expires_at: int
+
+    def expired(self, now: datetime) -> bool:
+        return _as_utc(now).timestamp() >= self.expires_at
+
+
+def _upload_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt=UPLOAD_TOKEN_SALT)
+
+
+def upload_token(user_id: str, job_id: str, assembly: str, expires_at: int) -> str:
+    """The signed token of an upload redirect (see :class:`UploadClaims`)."""
+    payload = {"u": user_id, "j": job_id, "a": assembly, "e": int(expires_at)}
+    return str(_upload_serializer().dumps(payload))
+
+
+def read_upload_token(token: str) -> UploadClaims:
+    """The claims of a token made by :func:`upload_token`; BadData for anything else (expiry
+    is the caller's to check, so that a replay of a finished upload can still be recognised)."""
+    payload = _upload_serializer().loads(token)
+    try:
+        return UploadClaims(
+            user_id=str(payload["u"]),
+            job_id=str(payload["j"]),
+            assembly=str(payload["a"]),
+            expires_at=int(payload["e"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise BadData("malformed upload token") from None
+
+
+def _presigned_upload(limit: int) -> dict[str, Any] | None:
+    """The S3 form of the Annotate page, or None when the store takes uploads itself."""
+    c = container()
+    presign = getattr(c.storage, "presigned_post", None)
+    if presign is None:
+        return None
+    job_id = str(uuid.uuid4())
+    expires_at = int(_as_utc(c.clock.now()).timestamp()) + UPLOAD_TOKEN_SECONDS
+    back = c.settings.base_url + url_for("pages.uploaded") + "?token="
+    post = presign(
+        f"{g.user.id}/{job_id}~${{filename}}",
+        max_bytes=limit,
+        success_redirect=back,
+        expires_in=UPLOAD_POLICY_SECONDS,
+        redirect_is_prefix=True,
+    )
+    parts = urlsplit(post["url"])
+    return {
+        "url": post["url"],
+        "origin": f"{parts.scheme}://{parts.netloc}",
+        "fields": post["fields"],
+        "valid_seconds": UPLOAD_POLICY_SECONDS,
+        "redirects": {
+            assembly: back + upload_token(g.user.id, job_id, assembly, expires_at)
+            for assembly in jobs.ASSEMBLIES
+        },
+    }
+
+
 def _render_annotate(
     *, error: str | None = None, too_large: bool = False, status: int = 200
 ) -> Any:
     limit = _upload_limit()
+    upload = _presigned_upload(limit)
+    headers = {}
+    if upload is not None:
+        # The form posts to S3: allow that origin for this page's form (S3's 303 then comes
+        # back to this site).
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", f"form-action 'self' {upload['origin']}"
+        )
+        headers["Cache-Control"] = "no-store"  # a fresh job id and policy each time
     return (
         render_template(
             "annotate.html",
@@ -271,8 +364,10 @@ def _render_annotate(
             error=error,
             too_large=too_large,
             is_free=g.user.plan is Plan.FREE,
+            upload=upload,
         ),
         status,
+        headers,
     )
 
 
@@ -320,6 +415,70 @@ def annotate() -> Any:
 
 def _too_large(plan: Plan, limit: int) -> Any:
     return _render_annotate(error=jobs.too_large_message(plan, limit), too_large=True, status=413)
+
+
+@bp.get("/annotate/uploaded")
+@login_required
+def uploaded() -> Any:
+    """Where S3 sends the browser after a presigned POST upload: check the token and the key,
+    then create the job (once: a replayed redirect finds it) and show Request received."""
+    c = container()
+    if not hasattr(c.storage, "presigned_post"):
+        abort(404)
+    try:
+        claims = read_upload_token(request.args.get("token", ""))
+    except BadData:
+        log.warning("upload redirect with a token we did not make (user %s)", g.user.id)
+        return _render_annotate(
+            error="This upload could not be matched to a request from this page. "
+            "Please choose your file and upload it again.",
+            status=400,
+        )
+    if claims.user_id != g.user.id:
+        log.warning("user %s followed the upload redirect of user %s", g.user.id, claims.user_id)
+        return render_error(403, "This upload was started by another user.")
+    bucket = request.args.get("bucket", "")
+    reported = request.args.get("key", "")
+    try:
+        if bucket != getattr(c.storage, "bucket", bucket):
+            raise ValueError(f"bucket {bucket!r}")
+        key = c.storage.key_from_s3(reported)  # type: ignore[attr-defined]
+    except ValueError:
+        key = ""
+    if not key.startswith(f"{claims.user_id}/{claims.job_id}~"):
+        log.warning("upload redirect for job %s names key %r", claims.job_id, reported)
+        return _render_annotate(
+            error="The upload did not arrive where this page sent it. Please upload it again.",
+            status=400,
+        )
+    if claims.expired(c.clock.now()):
+        try:  # a finished upload's redirect, replayed later, still shows its job
+            job = jobs.get_job(c.uow(readonly=True), claims.job_id, g.user.id)
+        except (NotFound, Forbidden):
+            c.storage.delete(key)  # came back too late: keep nothing
+            return _render_annotate(
+                error="This upload took too long to complete. Please upload the file again.",
+                status=400,
+            )
+        return redirect(url_for("pages.received", job_id=job.id), code=303)
+    try:
+        job = jobs.register_uploaded_job(
+            c.uow(),
+            c.storage,
+            c.policy,
+            c.clock,
+            user_id=g.user.id,
+            job_id=claims.job_id,
+            key=key,
+            assembly=claims.assembly,
+        )
+    except UploadTooLarge as exc:
+        return _render_annotate(error=str(exc), too_large=True, status=413)
+    except Forbidden:
+        return render_error(403, "This upload was started by another user.")
+    except InvalidInput as exc:
+        return _render_annotate(error=str(exc), status=400)
+    return redirect(url_for("pages.received", job_id=job.id), code=303)
 
 
 # --- my annotations --------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 // Annotate page: refuse a file over the plan's limit before uploading it. The server enforces
 // the same limit; this only saves the user a long upload and gives the message at once.
+// The form posts to the app, or straight to S3 (data-upload="s3"), whose signed form is only
+// good for data-valid-seconds: past that, the page is reloaded for a fresh one (the file must be
+// chosen again) rather than letting S3 refuse the upload at its end.
 (function () {
   "use strict";
   var form = document.getElementById("annotate-form");
@@ -9,6 +12,8 @@
   var alertText = document.getElementById("size-error-text");
   var submit = document.getElementById("annotate-submit");
   var isFree = form.dataset.plan === "free";
+  var loadedAt = Date.now();
+  var validMs = parseInt(form.dataset.validSeconds || "0", 10) * 1000;
 
   // Sizes in binary units, as the server's messages and file managers show them.
   function humanSize(n) {
@@ -40,6 +45,11 @@
   form.addEventListener("submit", function (event) {
     if (!check()) {
       event.preventDefault();
+      return;
+    }
+    if (validMs > 0 && Date.now() - loadedAt > validMs - 60000) {
+      event.preventDefault();
+      window.location.reload();
       return;
     }
     submit.disabled = true;
