@@ -699,7 +699,7 @@ class FakeColdStore:
     ``(archive_id, delay)`` published; ``writes`` every archive id written, in order.
     """
 
-    tiers = ("Expedited", "Standard", "Bulk")
+    tiers: tuple[str, ...] = ("Expedited", "Standard", "Bulk")
 
     def __init__(
         self,

@@ -116,7 +116,10 @@ def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Kit:
         def refuse_fake(flag: bool) -> None:
             fake.refuse_expedited = flag
 
-        return Kit(fake, published, clock.advance, refuse_fake, fail_next_publish)
+        def advance_fake(seconds: float) -> None:
+            clock.advance(seconds)
+
+        return Kit(fake, published, advance_fake, refuse_fake, fail_next_publish)
     raise AssertionError(request.param)
 
 

@@ -67,25 +67,7 @@ NOT_VCF: dict[str, tuple[str, str]] = {
 #: Real files the engine refuses today although it should annotate them (as VEP does):
 #: path → what the engine must learn. Strict xfail: when the engine is fixed the test
 #: passes unexpectedly and fails — then delete the entry.
-ENGINE_GAPS: dict[str, str] = {
-    "r-bioc-structuralvariantannotation/manta-0.29.6.vcf": (
-        "Manta's candidateSV records (8 columns) follow genotyped records in one file with a "
-        "sample column; htslib reads them and R's readVcf too. The engine should annotate "
-        "such a record (genotypes missing) with a warning, not refuse the file."
-    ),
-    "r-bioc-structuralvariantannotation/manta-1.1.1.vcf": (
-        "as manta-0.29.6.vcf: records without the FORMAT and sample columns."
-    ),
-    "r-bioc-structuralvariantannotation/tigra-0.3.7.vcf": (
-        "TIGRA writes REF '.' for symbolic SV records (<DUP>, <INV>, <CTX>); htslib and "
-        "bcftools read them. The engine should annotate by POS/END and warn, not refuse."
-    ),
-    "vcfanno-examples/data-number.vcf.gz": (
-        "the #CHROM line separates the fixed columns by spaces (and SAMPLE1 by a tab) while "
-        "the data lines use tabs; VEP and vcfanno read it. The engine could split the "
-        "#CHROM line on any whitespace when it does not split into >= 8 columns on tabs."
-    ),
-}
+ENGINE_GAPS: dict[str, str] = {}
 
 
 def _files() -> list[Path]:

@@ -35,7 +35,7 @@ Publish = Callable[..., None]  # queue.publish(topic, payload, delay=seconds)
 
 
 class LocalColdStore:
-    tiers = TIERS
+    tiers: tuple[str, ...] = TIERS
 
     def __init__(
         self,
@@ -95,7 +95,9 @@ class LocalColdStore:
             raise
         self._path(archive_id, ".retrieval.json").unlink(missing_ok=True)  # a new archive is cold
         info = ArchiveInfo(archive_id=archive_id, size=size, sha256=digest.hexdigest())
-        self._write_json(self._path(archive_id, ".meta.json"), {"size": size, "sha256": info.sha256})
+        self._write_json(
+            self._path(archive_id, ".meta.json"), {"size": size, "sha256": info.sha256}
+        )
         return info
 
     def describe(self, archive_id: str) -> ArchiveInfo | None:
@@ -119,7 +121,7 @@ class LocalColdStore:
         now = self._now()
         retrieval = self._retrieval(archive_id)
         if retrieval is not None:  # already requested or done: idempotent, like RestoreObject
-            return max(0.0, retrieval["ready_at"] - now)
+            return max(0.0, float(retrieval["ready_at"]) - now)
         if tier == "Expedited" and self._refusing_expedited():
             raise RetrievalRefused("insufficient capacity for Expedited retrievals")
         delay = self.delays[tier]
@@ -134,9 +136,7 @@ class LocalColdStore:
 
     def _retrieval(self, archive_id: str) -> dict[str, Any] | None:
         try:
-            data: dict[str, Any] = json.loads(
-                self._path(archive_id, ".retrieval.json").read_text()
-            )
+            data: dict[str, Any] = json.loads(self._path(archive_id, ".retrieval.json").read_text())
         except FileNotFoundError:
             return None
         return data

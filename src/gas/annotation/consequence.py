@@ -21,7 +21,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from . import so
-from .hgvs import protein_change
+from .hgvs import aa3, protein_change
 from .normalize import right_align_limit
 from .seq import revcomp, translate
 from .transcripts import TxModel
@@ -29,7 +29,7 @@ from .transcripts import TxModel
 FRAMESHIFT_INTRON = 12
 
 
-@dataclass
+@dataclass(slots=True)
 class Allele:
     """A normalized ALT allele on a contig (see the module docstring)."""
 
@@ -46,7 +46,7 @@ class Allele:
         return self.end < self.start
 
 
-@dataclass
+@dataclass(slots=True)
 class TxEffect:
     """What one allele does to one transcript (the fields of ANN and CSQ)."""
 
@@ -89,6 +89,10 @@ def flank_effect(tx: TxModel, allele: Allele) -> TxEffect | None:
 def transcript_effect(tx: TxModel, allele: Allele) -> TxEffect:
     """Consequences of an allele that overlaps the transcript."""
     s, e = allele.start, allele.end
+    if s == e and len(allele.alt) == 1 and allele.kind != "sv":
+        fast = _snv_fast(tx, allele)
+        if fast is not None:
+            return fast
     ins = e < s
     terms: set[str] = set()
     strand = tx.strand
@@ -99,10 +103,6 @@ def transcript_effect(tx: TxModel, allele: Allele) -> TxEffect:
 
     if allele.kind == "sv":
         return _sv_effect(tx, allele, effect)
-    if s == e and len(allele.alt) == 1:
-        fast = _snv_fast(tx, allele)
-        if fast is not None:
-            return fast
 
     # -- introns and splice sites
     intronic = donor = acceptor = region = fifth = donor_region = ppt = False
@@ -273,7 +273,7 @@ def _snv_fast(tx: TxModel, allele: Allele) -> TxEffect | None:
             return None
         if tx.coding:
             if tx.cds_start <= s <= tx.cds_end:
-                return None
+                return _snv_cds(tx, allele, k)
             five = (s < tx.cds_start) == plus
             term_list = tx.utr5_terms if five else tx.utr3_terms
         else:
@@ -304,6 +304,75 @@ def _snv_fast(tx: TxModel, allele: Allele) -> TxEffect | None:
     else:
         change = f"{revcomp(allele.ref)}>{revcomp(allele.alt)}"
     effect.hgvs_c = f"{'c.' if tx.coding else 'n.'}{where}{change}"
+    return effect
+
+
+_COMPLEMENT_BASE = {"A": "T", "C": "G", "G": "C", "T": "A"}
+_MISSENSE_TERMS = ([so.MISSENSE], so.sort_terms([so.MISSENSE, so.NMD]))
+_SYNONYMOUS_TERMS = ([so.SYNONYMOUS], so.sort_terms([so.SYNONYMOUS, so.NMD]))
+_STOP_GAINED_TERMS = ([so.STOP_GAINED], so.sort_terms([so.STOP_GAINED, so.NMD]))
+
+
+def _snv_cds(tx: TxModel, allele: Allele, k: int) -> TxEffect | None:
+    """A single-base substitution inside the CDS of exon ``k``, at least three bases from
+    the exon's ends (so no splice term), in an ordinary codon: missense, synonymous or
+    stop_gained, exactly as :func:`_coding` would say. None for the rest (start and stop
+    codons, partial or ambiguous codons, non-ACGT alleles): the general path decides."""
+    s = allele.start
+    ref, alt = allele.ref, allele.alt
+    plus = tx.strand > 0
+    if plus:
+        tref, talt = ref, alt
+        cdna = tx.ex_cdna[k] + (s - tx.gstarts[k])
+    else:
+        tref = _COMPLEMENT_BASE.get(ref)
+        talt = _COMPLEMENT_BASE.get(alt)
+        if tref is None or talt is None:
+            return None
+        cdna = tx.ex_cdna[k] + (tx.gends[k] - s)
+    if ref == alt or len(ref) != 1:
+        return None
+    c = cdna - tx.cds_cdna_start + 1  # CDS position (1-based)
+    if c <= 3:
+        return None
+    cds = tx.cds
+    px = c + tx.pad
+    k1 = (px - 1) // 3
+    end = 3 * k1 + 3
+    if end > len(cds):
+        return None
+    ref_win = cds[end - 3 : end]
+    lead = px - 1 - 3 * k1
+    alt_win = ref_win[:lead] + talt + ref_win[lead + 1 :]
+    table = tx.codon_table
+    r = table.get(ref_win, "X")
+    a = table.get(alt_win, "X")
+    if r == "X" or a == "X" or r == "*":
+        return None
+    nmd = 1 if tx.biotype == "nonsense_mediated_decay" else 0
+    aa_no = k1 + 1
+    if a == "*":
+        terms = _STOP_GAINED_TERMS[nmd]
+        change = f"p.{aa3(r)}{aa_no}Ter"
+    elif a == r:
+        terms = _SYNONYMOUS_TERMS[nmd]
+        change = f"p.{aa3(r)}{aa_no}="
+    else:
+        terms = _MISSENSE_TERMS[nmd]
+        change = f"p.{aa3(r)}{aa_no}{aa3(a)}"
+    effect = TxEffect(list(terms))
+    n = len(tx.gstarts)
+    effect.exon = f"{tx.exon_rank(k)}/{n}"
+    effect.cdna_pos = str(cdna)
+    effect.cds_pos = str(c)
+    effect.aa_pos = str(aa_no)
+    low = ref_win.lower()
+    effect.codons = (
+        f"{low[:lead]}{tref.upper()}{low[lead + 1 :]}/{low[:lead]}{talt.upper()}{low[lead + 1 :]}"
+    )
+    effect.amino_acids = r if r == a else f"{r}/{a}"
+    effect.hgvs_p = change
+    effect.hgvs_c = f"c.{c}{tref}>{talt}"
     return effect
 
 

@@ -38,8 +38,10 @@ from .source import InputSource, LineBatches
 #: Records are annotated in batches of at most this many lines.
 CHUNK_LINES = 8192
 
-#: Inputs with more text than this are annotated by several processes (one per core).
-PARALLEL_TEXT_BYTES = 16 * 1024 * 1024
+#: Inputs with more text than this are annotated by several processes (one per core): about
+#: 100,000 sites-only records, ~5 s of work for one core against a bundle, while starting the
+#: workers (fork) costs ~0.1 s.
+PARALLEL_TEXT_BYTES = 3 * 1024 * 1024
 
 #: After a bad line in a compressed file, how much more is inflated to see if it is corrupt.
 INTEGRITY_CHECK_BYTES = 256 * 1024 * 1024
@@ -137,7 +139,7 @@ def annotate_file(
     ``assembly`` is what the user says the input's assembly is (the header is used when
     None). ``progress`` is called with the fraction of the input file read, ending at 1.0.
     ``workers``: processes that annotate chunks of a large input against a bundle (default:
-    every core, for inputs of more than about 16 MB of text; 1: this process only).
+    every core, for inputs of more than about 3 MB of text; 1: this process only).
 
     Raises InvalidInputError (with a one-line ``reason`` and log ``details``) when the input
     cannot be read as a VCF; no output file is left behind then. Raises BundleError when
@@ -457,6 +459,11 @@ class _Annotator:
             )
         if header.space_separated_header:
             warnings.add("the #CHROM header line separates its columns with spaces, not tabs")
+        if header.format_column_added:
+            warnings.add(
+                "the #CHROM header line names samples but no FORMAT column; the data lines "
+                "were read with a FORMAT column before the samples (as VCF has it)"
+            )
         self.classifier = al.AlleleClassifier(vcf_v3=header.is_v3)
         ncols = len(header.columns)
         self.expected_tabs = ncols - 1
@@ -565,13 +572,23 @@ class _Annotator:
                 )
             pos = int(pos_text)
             if not ref or ref.strip(bases):
-                raise invalid_line(
-                    f"REF {ref[:40]!r} is not a DNA sequence (A, C, G, T, N or IUPAC codes)"
-                    if ref
-                    else "REF is empty",
-                    first_no + i,
-                    line,
-                )
+                if ref == "." and _all_symbolic(alt):
+                    # TIGRA writes REF '.' on its SV records; htslib and bcftools read them.
+                    # The alleles are placed by POS and END; the record is written as given.
+                    self.warnings.count(
+                        "{n} record(s) with symbolic ALT alleles have REF '.' instead of the "
+                        "base at POS (first at line {line}); they were annotated by POS and END",
+                        first_no + i,
+                    )
+                    ref = "N"
+                else:
+                    raise invalid_line(
+                        f"REF {ref[:40]!r} is not a DNA sequence (A, C, G, T, N or IUPAC codes)"
+                        if ref
+                        else "REF is empty",
+                        first_no + i,
+                        line,
+                    )
             if chrom != last_chrom:  # records come sorted: the same CHROM again and again
                 if not chrom or chrom.isspace():
                     raise invalid_line("CHROM is empty", first_no + i, line)
@@ -796,6 +813,16 @@ class _Annotator:
             return line[:-1]  # a trailing tab
         if self.allow_sites_only and ntabs == 7:
             return line  # header has a FORMAT column but no samples
+        if ntabs == 7 and expected > 8:
+            # the 8 fixed columns only, in a file with samples (Manta writes its candidate
+            # SVs so after the genotyped records; htslib reads them as genotypes missing)
+            self.warnings.count(
+                "{n} record(s) have only the 8 fixed columns although the #CHROM line names "
+                "samples (first at line {line}); they were annotated and written without "
+                "genotypes",
+                line_no,
+            )
+            return line
         found = ntabs + 1
         if found < 8:
             hint = ""
@@ -857,3 +884,8 @@ class _Annotator:
             else:
                 kept.append(item)
         return ";".join(kept) if kept else "."
+
+
+def _all_symbolic(alt: str) -> bool:
+    """Every ALT allele symbolic (``<DUP>``, ``<INV>`` …): nothing in them needs REF's base."""
+    return all(a.startswith("<") and a.endswith(">") for a in alt.split(","))

@@ -76,6 +76,7 @@ class VcfHeader:
     assembly: str | None = None
     assembly_evidence: str | None = None
     space_separated_header: bool = False
+    format_column_added: bool = False
     meta_lines: int = 0
     # Evidence by strength: contig length > contig assembly= > ##reference / ##assembly.
     _by_length: str | None = None
@@ -138,6 +139,11 @@ class VcfHeader:
             if len(spaced) >= 8 and [c.upper() for c in spaced[:8]] == list(FIXED_COLUMNS):
                 columns = spaced
                 self.space_separated_header = True
+                if len(columns) > 8 and columns[8].upper() != "FORMAT":
+                    # sample names without the FORMAT column's (vcfanno's data-number.vcf:
+                    # the data lines have FORMAT): name it, as the data lines will need it
+                    columns.insert(8, "FORMAT")
+                    self.format_column_added = True
             else:
                 raise invalid_line(
                     f"the #CHROM header line has {len(columns)} tab-separated column(s); "

@@ -53,6 +53,7 @@ class TxModel:
         "utr5_terms",
         "utr3_terms",
         "nc_exon_terms",
+        "order_key",
     )
 
     def __init__(self, bundle: Bundle, t: int):
@@ -112,6 +113,9 @@ class TxModel:
         self.utr5_terms = so.sort_terms([so.UTR5, *nmd])
         self.utr3_terms = so.sort_terms([so.UTR3, *nmd])
         self.nc_exon_terms = so.sort_terms([so.NC_EXON, *nmd])
+        # entries of one allele: most severe first, then MANE Select, canonical, coding
+        preferred = 0 if self.flags & MANE else 1 if self.flags & CANONICAL else 2
+        self.order_key = (preferred, 0 if self.coding else 1, t)
 
     # ------------------------------------------------------------------ coordinates
 

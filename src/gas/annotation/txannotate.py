@@ -22,7 +22,7 @@ from . import alleles as al
 from . import so
 from .ann import ANN_HEADER, ERROR_CHROMOSOME_NOT_FOUND, escape
 from .bundle import Bundle
-from .consequence import Allele, TxEffect, flank_effect, transcript_effect
+from .consequence import Allele, TxEffect, transcript_effect
 from .engine import _RSID_RE, OUR_INFO_HEADERS, _Annotator, _Chunk
 from .header import normalize_assembly
 from .intervals import IntervalIndex
@@ -30,7 +30,7 @@ from .knownvars import allele_hash
 from .limits import InputLimits
 from .normalize import normalize
 from .report import Counts, Warnings
-from .transcripts import CANONICAL, CDS_END_NF, CDS_START_NF, MANE, TxModel
+from .transcripts import CANONICAL, CDS_END_NF, CDS_START_NF, TxModel
 
 WARNING_REF = "WARNING_REF_DOES_NOT_MATCH_GENOME"
 INFO_REALIGN = "INFO_REALIGN_3_PRIME"
@@ -98,7 +98,7 @@ def _work(lines: list[str], first_no: int) -> dict[str, object]:
     return annotator._chunk_stats()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Hit:
     """One ANN/CSQ entry: a transcript's effect, or an intergenic one (tx is None)."""
 
@@ -108,7 +108,7 @@ class _Hit:
     near_ids: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Query:
     allele: Allele | None
     flags: list[str] = field(default_factory=list)
@@ -177,6 +177,11 @@ class TranscriptAnnotator(_Annotator):
         self._pending: deque[Any] = deque()
         self.models: dict[int, TxModel] = {}
         self.tx_ann_tail: dict[int, str] = {}
+        #: per transcript: ANN fields 4-8 with their separators, the incomplete-CDS
+        #: warning (or ""), cDNA length, CDS length and protein length as text
+        self._tx_ann: dict[int, tuple[str, str, str, str, str]] = {}
+        #: (upstream?, distance) -> its TxEffect (at most 2 x 5,001 of them)
+        self._flank_effects: dict[tuple[bool, int], TxEffect] = {}
         self._gene_names: dict[int, str] = {}
         self.index: IntervalIndex = bundle.tx_index
         self.tx_order = self.index.order
@@ -421,9 +426,14 @@ class TranscriptAnnotator(_Annotator):
             bounds, tx_hits, codes, qs, qe = [0], [], None, None, None
         no_hits = []
         models = self.models
+        upstream, downstream = so.UPSTREAM, so.DOWNSTREAM
+        flanks = self._flank_effects
+        flank_get = flanks.get
         for j, i in enumerate(idx):
             query = queries[i]
             allele = query.allele
+            assert allele is not None
+            a_start, a_end = allele.start, allele.end
             hits = []
             for t in tx_hits[bounds[j] : bounds[j + 1]]:
                 model = models.get(t)
@@ -431,13 +441,30 @@ class TranscriptAnnotator(_Annotator):
                     if len(models) >= MODEL_CACHE:
                         models.clear()
                         self.tx_ann_tail.clear()
+                        self._tx_ann.clear()
                     model = models[t] = TxModel(self.bundle, t)
-                effect = flank_effect(model, allele)  # type: ignore[arg-type]
-                if effect is None:
-                    effect = transcript_effect(model, allele)  # type: ignore[arg-type]
+                # up- or downstream (flank_effect, inlined: most pairs are these); such
+                # effects are never changed after this, so equal ones are shared
+                if a_end < model.start:
+                    key = (model.strand > 0, model.start - a_end)
+                    effect = flank_get(key)
+                    if effect is None:
+                        effect = flanks[key] = TxEffect(
+                            [upstream if key[0] else downstream], distance=key[1]
+                        )
+                elif a_start > model.end:
+                    key = (model.strand < 0, a_start - model.end)
+                    effect = flank_get(key)
+                    if effect is None:
+                        effect = flanks[key] = TxEffect(
+                            [upstream if key[0] else downstream], distance=key[1]
+                        )
+                else:
+                    effect = transcript_effect(model, allele)
                 hits.append(_Hit(effect, model))
             if hits:
-                hits.sort(key=_hit_order)
+                if len(hits) > 1:
+                    hits.sort(key=_hit_order)
                 query.hits = hits
             else:
                 no_hits.append(j)
@@ -528,6 +555,9 @@ class TranscriptAnnotator(_Annotator):
         tsv_rows: list[str] = []
         known_keys = self.known_keys
         genic = 0
+        flank_terms = (so.UPSTREAM, so.DOWNSTREAM)
+        gene_names = self._gene_names
+        ann_of = self._ann
         for r, parts in enumerate(chunk.records):
             q0, q1 = first_q[r], first_q[r + 1]
             ann: list[str] = []
@@ -550,12 +580,13 @@ class TranscriptAnnotator(_Annotator):
                 self.by_consequence[top.terms[0]] += 1
                 self.by_impact[so.IMPACT[top.terms[0]]] += 1
                 best_rank = min(best_rank, top.rank)
+                flags = query.flags
                 for hit in hits:
-                    effect = hit.effect
                     tx = hit.tx
-                    if tx is not None and effect.terms[0] not in (so.UPSTREAM, so.DOWNSTREAM):
-                        genes[self._gene_name(tx)] = None
-                    ann.append(self._ann(allele_esc, hit, query.flags))
+                    if tx is not None and hit.effect.terms[0] not in flank_terms:
+                        name = gene_names.get(tx.gene)
+                        genes[name if name is not None else self._gene_name(tx)] = None
+                    ann.append(ann_of(allele_esc, hit, flags))
                     if csq:
                         csq_entries.append(self._csq(query.csq_allele, hit, existing))
                 if tsv is not None:
@@ -629,36 +660,82 @@ class TranscriptAnnotator(_Annotator):
             self.tx_ann_tail[tx.index] = tail
         return tail
 
+    def _tx_ann_parts(self, tx: TxModel) -> tuple[str, str, str, str, str]:
+        parts = self._tx_ann.get(tx.index)
+        if parts is None:
+            warn = (
+                WARNING_INCOMPLETE if tx.flags & (CDS_START_NF | CDS_END_NF) and tx.coding else ""
+            )
+            cds_len = n_aa = ""
+            if tx.coding:
+                cds_len = str(tx.cds_cdna_end - tx.cds_cdna_start + 1)
+            parts = (f"|{self._tail(tx)}|", warn, str(tx.cdna_len), cds_len, n_aa)
+            self._tx_ann[tx.index] = parts
+        return parts
+
+    def _n_aa(self, tx: TxModel) -> str:
+        parts = self._tx_ann_parts(tx)
+        if not parts[4]:
+            n_aa = str(len(tx.protein) - tx.protein.endswith("*"))
+            parts = (*parts[:4], n_aa)
+            self._tx_ann[tx.index] = parts
+        return parts[4]
+
     def _ann(self, allele: str, hit: _Hit, flags: list[str]) -> str:
         e = hit.effect
         tx = hit.tx
-        terms = "&".join(e.terms)
-        impact = so.IMPACT[e.terms[0]]
-        notes = list(flags) + e.flags
+        e_terms = e.terms
+        terms = e_terms[0] if len(e_terms) == 1 else "&".join(e_terms)
+        impact = so.IMPACT[e_terms[0]]
         if tx is None:
+            notes = list(flags) + e.flags
             distance = "" if e.distance is None else str(e.distance)
             return (
                 f"{allele}|{terms}|{impact}|{hit.near}|{hit.near_ids}|intergenic_region|"
                 f"{hit.near_ids}||||||||{distance}|{'&'.join(notes)}"
             )
-        if e.shifted:
-            notes.append(INFO_REALIGN)
-        if tx.flags & (CDS_START_NF | CDS_END_NF) and tx.coding:
-            notes.append(WARNING_INCOMPLETE)
+        tail, warn, cdna_len, cds_len, _ = self._tx_ann_parts(tx)
+        if flags or e.flags or e.shifted or warn:
+            notes = list(flags) + e.flags
+            if e.shifted:
+                notes.append(INFO_REALIGN)
+            if warn:
+                notes.append(warn)
+            note = "&".join(notes)
+        else:
+            note = ""
+        if e.distance is not None:  # up- or downstream: nothing but the distance
+            if not (e.exon or e.intron or e.hgvs_c or e.cdna_pos):
+                return f"{allele}|{terms}|{impact}{tail}||||||{e.distance}|{note}"
+            distance = str(e.distance)
+        else:
+            distance = ""
         rank = e.exon or e.intron
-        if rank and "-" in rank.split("/")[0]:
-            rank = rank.split("-")[0] + "/" + rank.split("/")[1]
-        cdna = f"{_first(e.cdna_pos)}/{tx.cdna_len}" if e.cdna_pos and _first(e.cdna_pos) else ""
+        if rank and "-" in rank:
+            head, total = rank.split("/")
+            if "-" in head:
+                rank = head.split("-")[0] + "/" + total
+        cdna_pos = e.cdna_pos
+        if cdna_pos:
+            first = cdna_pos if cdna_pos.isdigit() else _first(cdna_pos)
+            cdna = f"{first}/{cdna_len}" if first else ""
+        else:
+            cdna = ""
         cds = aa = ""
-        if e.cds_pos and _first(e.cds_pos):
-            cds = f"{_first(e.cds_pos)}/{tx.cds_cdna_end - tx.cds_cdna_start + 1}"
+        cds_pos = e.cds_pos
+        if cds_pos:
+            first = cds_pos if cds_pos.isdigit() else _first(cds_pos)
+            if first:
+                cds = f"{first}/{cds_len}"
         if e.aa_pos:
-            n_aa = len(tx.protein) - tx.protein.endswith("*")
-            aa = f"{_first(e.aa_pos)}/{n_aa}"
-        distance = "" if e.distance is None else str(e.distance)
+            aa_first = e.aa_pos if e.aa_pos.isdigit() else _first(e.aa_pos)
+            aa = f"{aa_first}/{self._n_aa(tx)}"
+        hgvs_p = e.hgvs_p
+        if "=" in hgvs_p:
+            hgvs_p = hgvs_p.replace("=", "%3D")
         return (
-            f"{allele}|{terms}|{impact}|{self._tail(tx)}|{rank}|{e.hgvs_c}|"
-            f"{_escape_p(e.hgvs_p)}|{cdna}|{cds}|{aa}|{distance}|{'&'.join(notes)}"
+            f"{allele}|{terms}|{impact}{tail}{rank}|{e.hgvs_c}|"
+            f"{hgvs_p}|{cdna}|{cds}|{aa}|{distance}|{note}"
         )
 
     def _csq(self, allele: str, hit: _Hit, existing: str) -> str:
@@ -736,12 +813,15 @@ def _escape_p(hgvs_p: str) -> str:
     return hgvs_p.replace("=", "%3D") if "=" in hgvs_p else hgvs_p
 
 
-def _hit_order(hit: _Hit) -> tuple[int, int, int, int]:
+_RANK = so.RANK
+
+
+def _hit_order(hit: _Hit) -> tuple[int, tuple[int, int, int]]:
     tx = hit.tx
+    rank = _RANK[hit.effect.terms[0]]
     if tx is None:
-        return (hit.effect.rank, 0, 0, 0)
-    preferred = 0 if tx.flags & MANE else 1 if tx.flags & CANONICAL else 2
-    return (hit.effect.rank, preferred, 0 if tx.coding else 1, tx.index)
+        return (rank, (0, 0, 0))
+    return (rank, tx.order_key)
 
 
 def _first(span: str) -> str:

@@ -224,9 +224,7 @@ def test_the_page_posts_to_s3_with_the_plans_limit_the_key_prefix_and_encryption
 def test_the_limit_in_the_policy_is_the_plan_in_force_when_the_page_is_shown(
     client, logged_in, container
 ) -> None:
-    assert ["content-length-range", 1, FREE_LIMIT] in policy_of(annotate_form(client))[
-        "conditions"
-    ]
+    assert ["content-length-range", 1, FREE_LIMIT] in policy_of(annotate_form(client))["conditions"]
     accounts.change_plan(container.uow(), container.clock, user_id(container), Plan.PREMIUM)
     premium = container.settings.premium_max_upload_bytes
     assert ["content-length-range", 1, premium] in policy_of(annotate_form(client))["conditions"]

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from gas.annotation import annotate_file
+from gas.annotation.errors import InvalidInputError
 
 from .vcfhelpers import HEADER, annotate, fixture_path, write
 
@@ -147,6 +148,44 @@ def test_a_space_separated_chrom_line_is_accepted(tmp_path):
     assert any("spaces" in w for w in result.outputs.warnings)
 
 
+def test_a_spaced_column_line_naming_samples_without_format_gets_a_format_column(tmp_path):
+    # vcfanno's data-number.vcf: "#CHROM  POS ... INFO<TAB>SAMPLE1", data lines with FORMAT
+    text = HEADER.replace(
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n",
+        "#CHROM  POS     ID      REF     ALT     QUAL    FILTER  INFO\tSAMPLE1\n",
+    )
+    text += "1\t100\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\n"
+    result = annotate(write(tmp_path, "s.vcf", text))
+    assert result.summary["input"]["records"] == 1
+    assert result.header[-1] == "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tSAMPLE1"
+    assert result.records[0][8:] == ["GT", "0/1"]
+    assert any("no FORMAT column" in w for w in result.outputs.warnings)
+
+
+def test_records_with_only_the_fixed_columns_among_genotyped_ones_are_annotated(tmp_path):
+    # Manta: candidate SVs (8 columns) after the genotyped records
+    text = HEADER.replace("INFO\n", "INFO\tFORMAT\tS1\n")
+    text += "1\t100\t.\tA\tG\t.\t.\t.\tGT\t0/1\n1\t200\t.\tA\tG\t.\t.\t.\n"
+    text += "1\t300\t.\tA\tG\t.\t.\t.\n"
+    result = annotate(write(tmp_path, "s.vcf", text))
+    assert result.summary["input"]["records"] == 3
+    assert [len(r) for r in result.records] == [10, 8, 8]
+    assert any("2 record(s) have only the 8 fixed columns" in w for w in result.outputs.warnings)
+    assert any("line 5" in w for w in result.outputs.warnings)
+
+
+def test_ref_dot_is_accepted_on_symbolic_alleles_only(tmp_path):
+    # TIGRA: REF '.' on <DUP>/<INV>/<CTX> records
+    text = HEADER + "1\t100\t.\t.\t<DUP>\t.\t.\tSVTYPE=DUP;END=900\n"
+    result = annotate(write(tmp_path, "s.vcf", text))
+    assert result.summary["input"]["records"] == 1
+    assert result.records[0][3] == "."
+    assert any("REF '.'" in w for w in result.outputs.warnings)
+    bad = HEADER + "1\t100\t.\t.\tG\t.\t.\t.\n"
+    with pytest.raises(InvalidInputError, match="REF"):
+        annotate(write(tmp_path, "b.vcf", bad), tmp_path / "b")
+
+
 def test_a_trailing_tab_and_a_format_column_without_samples_are_accepted(tmp_path):
     text = (
         HEADER.replace("INFO\n", "INFO\tFORMAT\n")
@@ -181,6 +220,7 @@ _PEAK_RSS = """
 import resource, sys
 from pathlib import Path
 from gas.annotation import annotate_file
+from gas.annotation.errors import InvalidInputError
 for path, out, n in zip(sys.argv[1::3], sys.argv[2::3], sys.argv[3::3]):
     outputs = annotate_file(Path(path), Path(out))
     assert outputs.summary["input"]["records"] == int(n)

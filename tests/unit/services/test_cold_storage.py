@@ -43,31 +43,35 @@ from gas.services.notify import MailSettings
 from tests.fakes import (
     FakeBadInput,
     FakeBillingEventLog,
-    FakeJobRepository,
-    FakeNotificationLog,
-    FakeTokenRepository,
-    FakeUserRepository,
-    Tables,
     FakeClock,
     FakeColdStore,
     FakeDatabase,
     FakeEngine,
     FakeHasher,
+    FakeJobRepository,
     FakeMailer,
+    FakeNotificationLog,
     FakeObjectStore,
     FakeQueue,
+    FakeTokenRepository,
     FakeUnitOfWork,
+    FakeUserRepository,
+    Tables,
     fake_output_stem,
 )
 
 WINDOW = 2
 DELAYS = {"Expedited": 1.0, "Standard": 3.0, "Bulk": 6.0}
-VCF = b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t1000\t.\tG\tA\t50\tPASS\t.\n"
+VCF = (
+    b"##fileformat=VCFv4.2\n"
+    b"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    b"1\t1000\t.\tG\tA\t50\tPASS\t.\n"
+)
 MAIL = MailSettings(base_url="http://gas.test", sender="GAS <gas@gas.test>")
 KINDS = ("annotator", "notifier", "archiver", "restorer")
 
 
-# --- the world: every port faked, every worker kind wired as in production ------------------
+# --- the world: every port faked, every worker kind wired as in production --------------------
 
 
 class Crash(Exception):
@@ -460,7 +464,7 @@ def test_the_free_journey_archive_upgrade_restore_thaw_email(world: World) -> No
     world.advance(0.1)
     job = world.job(job_id)
     assert job.results_state is ResultsState.AVAILABLE
-    assert job.results_key == results_key
+    assert results_key is not None and job.results_key == results_key
     assert world.store.objects[results_key] == results
     assert archive_id not in world.cold.archives
     assert world.cold.archives == {}
@@ -470,9 +474,7 @@ def test_the_free_journey_archive_upgrade_restore_thaw_email(world: World) -> No
     assert_in_exactly_one_place(world, job_id, results)
 
     # and the owner is told
-    assert world.restored_emails(job_id) == [
-        f"Your results for job {job_id} have been restored"
-    ]
+    assert world.restored_emails(job_id) == [f"Your results for job {job_id} have been restored"]
     assert len(world.mailer.sent) == 2  # "results available", then "restored"
     assert world.failures() == []
 
@@ -555,7 +557,7 @@ def test_a_failed_job_has_nothing_to_archive(world: World) -> None:
     assert world.failures() == []
 
 
-# --- upgrade races ------------------------------------------------------------------------------
+# --- upgrade races ----------------------------------------------------------------------------
 
 
 def test_a_user_who_upgraded_before_the_timer_keeps_the_hot_copy(world: World) -> None:
@@ -595,7 +597,11 @@ def test_a_timer_that_fires_before_the_upgrade_is_processed_still_keeps_the_hot_
 
 def test_upgrading_while_the_job_runs_means_no_timer(world: World) -> None:
     ada = world.user()
-    world.engine.during = lambda: world.set_plan(ada, Plan.PREMIUM)
+
+    def upgrade() -> None:
+        world.set_plan(ada, Plan.PREMIUM)
+
+    world.engine.during = upgrade
     job_id = world.submit(ada)
     world.run()
     job = world.job(job_id)
@@ -645,7 +651,11 @@ def test_upgrading_between_the_record_and_the_hot_delete_restores_the_results(
     ada = world.user()
     job_id = world.complete(ada)
     results = world.hot(job_id)
-    with world.hook_store_delete(lambda key: world.set_plan(ada, Plan.PREMIUM)):
+
+    def upgrade(key: str) -> None:
+        world.set_plan(ada, Plan.PREMIUM)
+
+    with world.hook_store_delete(upgrade):
         world.advance(WINDOW)
     world.advance(DELAYS["Expedited"])
     job = world.job(job_id)
@@ -713,7 +723,7 @@ def test_a_stale_restore_ready_handled_during_a_later_archive_loses_nothing(
     assert world.cold.archives == {}
 
 
-# --- cancel Premium ---------------------------------------------------------------------------------
+# --- cancel Premium ---------------------------------------------------------------------------
 
 
 def test_cancelling_premium_gives_available_results_a_fresh_window_from_the_downgrade(
@@ -805,7 +815,7 @@ def test_results_restored_for_a_user_who_downgraded_meanwhile_get_a_fresh_window
     assert world.failures() == []
 
 
-# --- repeated upgrade / downgrade ---------------------------------------------------------------------
+# --- repeated upgrade / downgrade -------------------------------------------------------------
 
 
 def test_repeated_upgrade_and_downgrade_leaves_one_archive(world: World) -> None:
@@ -890,7 +900,7 @@ def test_plan_changes_piling_up_before_any_worker_runs_settle_on_the_last_plan(
     assert world.failures() == []
 
 
-# --- verification ----------------------------------------------------------------------------------
+# --- verification -----------------------------------------------------------------------------
 
 
 def test_a_cold_copy_that_does_not_match_is_dropped_and_the_archive_retried(
@@ -935,7 +945,7 @@ def test_a_retrieved_copy_that_does_not_match_is_dropped_and_the_thaw_retried(
     assert len(world.restored_emails(job_id)) == 1
 
 
-# --- idempotency --------------------------------------------------------------------------------------
+# --- idempotency ------------------------------------------------------------------------------
 
 
 def journey(world: World) -> tuple[str, bytes]:

@@ -20,6 +20,7 @@ from gas.domain.plans import Plan
 from tests.unit.services.test_cold_storage import (
     DELAYS,
     WINDOW,
+    Crash,
     World,
     assert_in_exactly_one_place,
 )
@@ -67,7 +68,8 @@ def archive_with_crash(
     plan = world.crash(events.RESULTS_ARCHIVE_DUE, op, nth=nth, when=when)
     world.advance(WINDOW)
     if plan.fired:
-        assert crashed(world, events.RESULTS_ARCHIVE_DUE) == [f"tests.unit.services.test_cold_storage.Crash: crash {when} {op or _nth_effect(world, nth)}"]
+        crash = f"crash {when} {op or _nth_effect(world, nth)}"
+        assert crashed(world, events.RESULTS_ARCHIVE_DUE) == [f"{Crash.__module__}.Crash: {crash}"]
         assert_never_zero_places(world, job_id, results)
         world.advance(BACKOFF)  # the redelivery
     return job_id, results, plan.fired
@@ -137,7 +139,7 @@ def test_crashes_on_every_attempt_but_the_last_still_archive_once(tmp_path: Path
     assert len(world.cold.archives) == 1
 
 
-# --- the thaw ---------------------------------------------------------------------------------------
+# --- the thaw ---------------------------------------------------------------------------------
 
 THAW_STEPS = {
     "after-hot-write": ("store.put", "after"),
@@ -198,7 +200,7 @@ def test_a_crash_around_every_side_effect_of_the_thaw(tmp_path: Path) -> None:
             check_restored_once(world, job_id, results)
 
 
-# --- the restore request ------------------------------------------------------------------------
+# --- the restore request ----------------------------------------------------------------------
 
 
 def test_a_crash_around_every_side_effect_of_the_restore_request(tmp_path: Path) -> None:

@@ -49,8 +49,8 @@ from gas.ports import Delivery
 from tests.fakes import QueuedMessage
 from tests.unit.services.test_cold_storage import (
     VCF,
-    Crash,
     WINDOW,
+    Crash,
     World,
     assert_in_exactly_one_place,
     sha,
@@ -65,7 +65,14 @@ COLD_STORAGE_TOPICS = (
     events.RESULTS_RESTORE_READY,
 )
 ARCHIVE_AND_THAW = (events.RESULTS_ARCHIVE_DUE, events.RESULTS_RESTORE_READY)
-OPS = ("cold.archive", "cold.delete", "cold.request_retrieval", "store.put", "store.delete", "commit")
+OPS = (
+    "cold.archive",
+    "cold.delete",
+    "cold.request_retrieval",
+    "store.put",
+    "store.delete",
+    "commit",
+)
 
 
 class ColdStorageLifecycle(RuleBasedStateMachine):
@@ -90,7 +97,9 @@ class ColdStorageLifecycle(RuleBasedStateMachine):
     # --- helpers ------------------------------------------------------------------------------
     def ready(self) -> list[QueuedMessage]:
         now = self.world.clock.now()
-        return [m for m in self.world.queue.messages if m.state == "ready" and m.available_at <= now]
+        return [
+            m for m in self.world.queue.messages if m.state == "ready" and m.available_at <= now
+        ]
 
     def handled(self) -> list[QueuedMessage]:
         return [m for m in self.world.queue.messages if m.state == "done"]
@@ -250,9 +259,10 @@ class ColdStorageLifecycle(RuleBasedStateMachine):
                 event("a result was archived")
             if job.results_state is ResultsState.RESTORING and before is not job.results_state:
                 event("a result was being restored")
-            if before is not ResultsState.AVAILABLE and job.results_state is ResultsState.AVAILABLE:
-                if before is not None:
-                    event("a result was restored")
+            if before in (ResultsState.ARCHIVED, ResultsState.RESTORING) and (
+                job.results_state is ResultsState.AVAILABLE
+            ):
+                event("a result was restored")
             self.states[job_id] = job.results_state
 
     @invariant()

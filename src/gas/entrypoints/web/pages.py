@@ -270,7 +270,7 @@ def revoke_token(token_id: str) -> Any:
 # ``success_action_redirect``, which the policy allows to be any URL starting with ours.
 UPLOAD_POLICY_SECONDS = 3600  # how long the page's form can be used to start an upload
 UPLOAD_TOKEN_SECONDS = 2 * 3600  # and then to come back: long enough for the upload itself
-UPLOAD_TOKEN_SALT = "gas.presigned-upload"
+UPLOAD_TOKEN_SALT = "gas.presigned-upload"  # noqa: S105 - a salt, not a secret
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ class UploadClaims:
 
 
 def _upload_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.secret_key, salt=UPLOAD_TOKEN_SALT)
+    return URLSafeSerializer(container().settings.secret_key, salt=UPLOAD_TOKEN_SALT)
 
 
 def upload_token(user_id: str, job_id: str, assembly: str, expires_at: int) -> str:
