@@ -207,8 +207,18 @@ def restore_user_results(cs: ColdStorage, user_id: str) -> int:
                 uow.jobs.save(job)
         archived = uow.jobs.list_by_results_state(user_id, ResultsState.ARCHIVED)
         uow.commit()
+    # One result whose retrieval fails must not hold back the others: request them all, then
+    # raise the first failure so the message is retried (for the failed ones only: the others
+    # are "restoring" by then) and, if it keeps failing, dead-lettered where operators see it.
+    failures: list[Exception] = []
     for job in archived:
-        request_restore(cs, job)
+        try:
+            request_restore(cs, job)
+        except Exception as exc:  # noqa: BLE001 - re-raised below
+            log.warning("job %s: retrieval request failed: %s", job.id, exc)
+            failures.append(exc)
+    if failures:
+        raise failures[0]
     return len(archived)
 
 

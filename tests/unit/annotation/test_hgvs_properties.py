@@ -201,15 +201,16 @@ def apply_hgvs(tx: TxModel, name: str) -> str:
 @given(
     pos=st.integers(min_value=150, max_value=2850),
     tid=st.sampled_from(sorted(EXONS) + ["TXI.1", "TXD.1"]),
+    shift=st.integers(min_value=1, max_value=3),
 )
-def test_the_single_base_shortcut_agrees_with_the_general_rules(ctx, pos, tid, monkeypatch):
+def test_the_single_base_shortcut_agrees_with_the_general_rules(ctx, pos, tid, shift, monkeypatch):
     from gas.annotation import consequence
 
     bundle, models, genome = ctx
     tx = models[tid]
     assume(tx.start <= pos <= tx.end)
     ref = genome[pos - 1]
-    alt = "ACGT"[("ACGT".index(ref) + 1) % 4]
+    alt = "ACGT"[("ACGT".index(ref) + shift) % 4]  # every other base: missense, stop …
     allele = Allele(0, pos, pos, ref, alt)
     fast = transcript_effect(tx, allele)
     with monkeypatch.context() as m:

@@ -535,6 +535,26 @@ def test_several_archived_results_are_all_restored(world: World) -> None:
         assert len(world.restored_emails(job_id)) == 1
 
 
+def test_one_archive_that_cannot_be_retrieved_does_not_hold_back_the_others(
+    world: World,
+) -> None:
+    ada = world.user()
+    first = world.complete(ada)
+    world.advance(0.5)
+    second = world.complete(ada, VCF + b"2\t2\t.\tA\tC\t50\tPASS\t.\n")
+    world.advance(WINDOW)
+    lost = world.job(first).archive_id
+    assert lost is not None
+    del world.cold.archives[lost]  # whatever happened to it, it cannot be retrieved
+    world.set_plan(ada, Plan.PREMIUM)
+    world.run()
+    assert world.job(first).results_state is ResultsState.ARCHIVED
+    assert world.job(second).results_state is ResultsState.RESTORING
+    assert [t for t, _ in world.failures()] == [events.USER_UPGRADED]  # retried, and visible
+    world.advance(DELAYS["Expedited"])
+    assert world.job(second).results_state is ResultsState.AVAILABLE
+
+
 def test_other_users_are_not_touched(world: World) -> None:
     ada, bob = world.user("ada@example.org"), world.user("bob@example.org")
     ada_job, bob_job = world.complete(ada), world.complete(bob)

@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -55,6 +56,10 @@ from tests.unit.services.test_cold_storage import (
     assert_in_exactly_one_place,
     sha,
 )
+
+# Should a run fail, Hypothesis shrinks the example for up to 5 minutes: let it finish and
+# report the minimal example rather than be cut short by the suite's 300 s timeout.
+pytestmark = pytest.mark.timeout(900)
 
 MAX_JOBS = 4  # few jobs, many things happening to them (and each step stays cheap)
 COLD_STORAGE_TOPICS = (
