@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,16 +59,20 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 def _secret_key(data_dir: Path) -> str:
     """Generate the session-signing key once and keep it (mode 0600) in the data directory."""
     path = data_dir / "secret_key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
+    for _ in range(50):  # another process may have created the file and not yet written it
+        try:
+            key = path.read_text().strip()
+        except FileNotFoundError:
+            break
+        if key:
+            return key
+        time.sleep(0.02)
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process won the race: use its key
-        return path.read_text().strip()
+        return _secret_key(data_dir)
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
     return key

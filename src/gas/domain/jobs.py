@@ -192,7 +192,10 @@ class Job:
             return False
         self.results_state = ResultsState.AVAILABLE
         self.restored_at = now
-        self.events.append((events.RESULTS_RESTORED, {"job_id": self.id}))
+        # each restore is its own event (results can be archived and restored again)
+        self.events.append(
+            (events.RESULTS_RESTORED, {"job_id": self.id, "restored_at": now.isoformat()})
+        )
         return True
 
     def forget_archive(self) -> bool:

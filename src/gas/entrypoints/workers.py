@@ -184,7 +184,13 @@ def annotator_handlers(c: Container, workdir: Path | None = None) -> dict[str, H
 def notifier_handlers(c: Container) -> dict[str, Handler]:
     def on_job_finished(d: Delivery) -> None:
         notify_job_finished(
-            c.uow(), c.mailer, c.clock, c.mail_settings, job_id=d.payload["job_id"], topic=d.topic
+            c.uow(),
+            c.mailer,
+            c.clock,
+            c.mail_settings,
+            job_id=d.payload["job_id"],
+            topic=d.topic,
+            occurrence=d.payload.get("restored_at"),
         )
 
     return {

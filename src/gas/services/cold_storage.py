@@ -144,9 +144,14 @@ def archive_results(cs: ColdStorage, job_id: str) -> bool:
     if job is None or user is None or job.results_key is None:
         return False
     if job.results_state is ResultsState.ARCHIVED:
-        # An earlier run recorded the archive but stopped before deleting the hot copy.
-        if cs.storage.exists(job.results_key):
-            cs.storage.delete(job.results_key)
+        # An earlier run recorded the archive but stopped before deleting the hot copy. Under
+        # the job's lock: a thaw marks the job RESTORING (under the same lock) before it writes
+        # the hot copy back, so this never deletes a copy being restored.
+        with cs.uow() as uow:
+            current = uow.jobs.get(job_id, for_update=True)
+            archived = current is not None and current.results_state is ResultsState.ARCHIVED
+            if archived and cs.storage.exists(job.results_key):
+                cs.storage.delete(job.results_key)
         return False
     if not job.archive_due(now):
         return False
@@ -166,7 +171,7 @@ def archive_results(cs: ColdStorage, job_id: str) -> bool:
         reader = HashingReader(src)
         stored = cs.cold.archive(archive_id, reader)  # type: ignore[arg-type]
     if (stored.size, stored.sha256) != (reader.size, reader.sha256):
-        cs.cold.delete(archive_id)
+        _discard_unrecorded(cs, job_id, archive_id)
         raise VerificationFailed(f"job {job_id}: the cold copy does not match the results")
 
     with cs.uow() as uow:
@@ -184,11 +189,20 @@ def archive_results(cs: ColdStorage, job_id: str) -> bool:
             uow.jobs.save(current)
             uow.commit()
     if not recorded:
-        cs.cold.delete(archive_id)
+        _discard_unrecorded(cs, job_id, archive_id)
         return False
     cs.storage.delete(job.results_key)
     log.info("job %s: results archived (%d bytes)", job_id, stored.size)
     return True
+
+
+def _discard_unrecorded(cs: ColdStorage, job_id: str, archive_id: str) -> None:
+    """Delete a cold copy this run wrote but did not record — unless another run (a duplicate
+    delivery) recorded the same archive meanwhile: then it is the results' only copy."""
+    with cs.uow() as uow:
+        current = uow.jobs.get(job_id, for_update=True)
+        if current is None or current.archive_id != archive_id:
+            cs.cold.delete(archive_id)
 
 
 # --- user.upgraded: restore ------------------------------------------------------------------
@@ -261,6 +275,18 @@ def thaw_results(cs: ColdStorage, archive_id: str) -> bool:
     if job.results_state is ResultsState.AVAILABLE:
         _forget_archive(cs, job.id, archive_id)  # an earlier run stopped before this step
         return False
+    if job.results_state is ResultsState.ARCHIVED:
+        # The retrieval completed before its request was recorded. Mark it RESTORING (under the
+        # job's lock) before writing the hot copy, so that a late "archive due" redelivery —
+        # which deletes hot copies of ARCHIVED results — cannot delete the copy we write.
+        now = cs.clock.now()
+        with cs.uow() as uow:
+            current = uow.jobs.get(job.id, for_update=True)
+            if current is not None and current.mark_restoring(
+                now, tier=job.restore_tier or "unknown", expected_at=now
+            ):
+                uow.jobs.save(current)
+                uow.commit()
 
     with cs.cold.open_retrieved(archive_id) as src:
         reader = HashingReader(src)

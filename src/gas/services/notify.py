@@ -75,6 +75,12 @@ def _address(msg: EmailMessage, settings: MailSettings, user: User) -> EmailMess
     return msg
 
 
+def _notification_key(topic: str, job_id: str, occurrence: str | None) -> str:
+    """One email per event: a job completes or fails once, but its results may be restored
+    several times (archived again after a downgrade), each restore its own event."""
+    return f"{topic}:{job_id}:{occurrence}" if occurrence else f"{topic}:{job_id}"
+
+
 def notify_job_finished(
     uow: UnitOfWork,
     mailer: Mailer,
@@ -83,15 +89,17 @@ def notify_job_finished(
     *,
     job_id: str,
     topic: str,
+    occurrence: str | None = None,
 ) -> bool:
     """Email the owner that ``job_id`` completed, failed, or had its results restored.
+    ``occurrence`` tells apart events that can happen more than once (a restore's time).
     Returns whether an email was sent."""
-    key = f"{topic}:{job_id}"
     with uow:
-        if uow.notifications.was_sent(key):
-            return False
         job = uow.jobs.get(job_id)
         user = uow.users.get(job.user_id) if job else None
+        key = _notification_key(topic, job_id, occurrence)
+        if uow.notifications.was_sent(key):
+            return False
     if job is None or user is None:
         log.warning("notify: job %s or its owner no longer exists", job_id)
         return False

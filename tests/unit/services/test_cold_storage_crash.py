@@ -174,7 +174,7 @@ def check_restored_once(world: World, job_id: str, results: bytes) -> None:
     assert job.results_state is ResultsState.AVAILABLE
     assert_in_exactly_one_place(world, job_id, results)
     assert world.cold.archives == {}
-    assert world.queue.published[events.RESULTS_RESTORED] == [{"job_id": job_id}]
+    assert [p["job_id"] for p in world.queue.published[events.RESULTS_RESTORED]] == [job_id]
     assert len(world.restored_emails(job_id)) == 1
 
 

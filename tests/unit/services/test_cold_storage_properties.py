@@ -13,6 +13,9 @@ Invariants, after every step:
    available ⇒ the hot copy at ``results_key``; archived or restoring ⇒ the cold copy at
    ``archive_id`` (with the recorded size and SHA-256); restoring ⇒ a retrieval of that archive
    has been requested (so the results are restorable, not stranded). The log is always hot.
+   (Between a crash and the redelivery that finishes the work, a second, stale copy may
+   linger — the hot copy of results just recorded as archived, say — so "exactly one place"
+   is checked at rest, below.)
 2. *Only Free results are archived.* A job enters "archived" only while its owner is Free. (The
    plan is read when the archive is recorded; an owner who is Premium at that moment keeps the
    hot copy even if the restorer has not handled ``user.upgraded`` yet.)
@@ -24,6 +27,10 @@ And at the end, once every message has been handled, every retrieval completed a
 has fired (*quiescence*): the results of a Premium user are all available and those of a Free
 user all archived, each in exactly one place (no hot copy of archived results, no cold copy of
 available ones, no orphan archive), with a "restored" email for every restored result.
+
+``GAS_PROPERTY_EXAMPLES`` (default 100, about 4 s) sets how many runs Hypothesis tries;
+``--hypothesis-show-statistics`` shows how often the deep paths (archived, restored, crashes in
+the archive and the thaw) were reached.
 """
 
 from __future__ import annotations

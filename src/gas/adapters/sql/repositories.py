@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gas.adapters.sql.tables import api_tokens, billing_events, jobs, notifications, users
+from gas.domain.errors import Conflict
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan
 from gas.domain.users import User
@@ -53,7 +54,11 @@ class SqlUserRepository:
         self._c = connection
 
     def add(self, user: User) -> None:
-        self._c.execute(users.insert().values(**_user_values(user)))
+        try:
+            self._c.execute(users.insert().values(**_user_values(user)))
+        except sa.exc.IntegrityError:
+            # Two sign-ups with one email at once: the unique index decides (PostgreSQL).
+            raise Conflict("An account with this email address already exists.") from None
 
     def get(self, user_id: str, *, for_update: bool = False) -> User | None:
         query = users.select().where(users.c.id == user_id)

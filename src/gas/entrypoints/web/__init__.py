@@ -59,7 +59,7 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
     @app.get("/healthz")
     def healthz() -> Any:
         try:
-            with c.engine.connect() as conn:
+            with c.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
                 conn.exec_driver_sql("SELECT 1")
         except Exception:
             log.exception("healthz: database unreachable")

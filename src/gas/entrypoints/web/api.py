@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from gas.domain import errors
 from gas.domain.jobs import Job, JobStatus, ResultsState
@@ -190,7 +191,14 @@ def submit_job() -> Any:
     # the service enforces the exact limit on the file itself while it streams.
     if request.content_length is not None and request.content_length > limit + MULTIPART_SLACK:
         return error(413, jobs.too_large_message(plan, limit))
-    upload = request.files.get("file")
+    # A body without a length (chunked) is cut off at the same bound while it is parsed.
+    request.max_content_length = min(
+        limit + MULTIPART_SLACK, current_app.config["MAX_CONTENT_LENGTH"] or limit + MULTIPART_SLACK
+    )  # never above the server's own hard cap
+    try:
+        upload = request.files.get("file")
+    except RequestEntityTooLarge:
+        return error(413, jobs.too_large_message(plan, limit))
     if upload is None:
         return error(
             400,

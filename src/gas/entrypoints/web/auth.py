@@ -46,6 +46,9 @@ def _safe_next(target: str | None) -> str:
     """Only same-site paths: never redirect to another host after log-in."""
     if not target:
         return url_for("pages.annotations")
+    # Browsers read "/\\host" as "//host": backslashes and control characters are refused too.
+    if "\\" in target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return url_for("pages.annotations")
     parsed = urlparse(target)
     if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("pages.annotations")

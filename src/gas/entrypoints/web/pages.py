@@ -383,7 +383,9 @@ def annotate() -> Any:
         # Refuse from the header alone: the body is never read, so nothing of it is kept.
         return _too_large(g.user.plan, limit)
     # Bodies without a length (chunked) are cut off at the same bound while parsing.
-    request.max_content_length = limit + MULTIPART_SLACK
+    request.max_content_length = min(
+        limit + MULTIPART_SLACK, current_app.config["MAX_CONTENT_LENGTH"] or limit + MULTIPART_SLACK
+    )  # never above the server's own hard cap
     try:
         if current_app.config.get("WTF_CSRF_ENABLED", True):
             csrf.protect()
