@@ -118,7 +118,9 @@ def test_put_then_open_returns_the_same_5_mb(store: ObjectStore) -> None:
 
 
 def test_put_streams_without_holding_the_object_in_memory(store: ObjectStore) -> None:
-    size = 24 * MIB
+    # tracemalloc counts every thread of the process (a session's moto server, say): the bound
+    # leaves room for that noise while staying far below the object's size.
+    size = 64 * MIB
     source = GeneratedStream(size)
     tracemalloc.start()
     try:
@@ -128,7 +130,7 @@ def test_put_streams_without_holding_the_object_in_memory(store: ObjectStore) ->
         tracemalloc.stop()
 
     assert written == size
-    assert peak < 4 * MIB, f"peak {peak / MIB:.1f} MiB while storing {size / MIB:.0f} MiB"
+    assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB while storing {size / MIB:.0f} MiB"
     stored = hashlib.sha256()
     with store.open("u/j~big.vcf") as fh:
         while chunk := fh.read(MIB):
