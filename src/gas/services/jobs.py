@@ -80,6 +80,46 @@ def _gunzip_head(data: bytes) -> bytes:
     return out
 
 
+def _check_assembly(assembly: str | None) -> None:
+    if assembly is not None and assembly not in ASSEMBLIES:
+        raise InvalidInput(f"Unknown assembly {assembly!r}; choose one of {', '.join(ASSEMBLIES)}.")
+
+
+def _save_stored_input(
+    uow: UnitOfWork,
+    storage: ObjectStore,
+    clock: Clock,
+    *,
+    user_id: str,
+    job_id: str,
+    key: str,
+    name: str,
+    size: int,
+    assembly: str | None,
+) -> Job:
+    """An input already stored at ``key``: refuse it if it cannot be a VCF, else save the job
+    (PENDING) and its annotation request in one transaction. The caller deletes the object
+    if this raises (no file without a job)."""
+    with storage.open(key) as fh:
+        problem = vcf_problem(fh.read(SNIFF_BYTES))
+    if problem:
+        raise InvalidInput(f"{name}: {problem}")
+    job = Job(
+        id=job_id,
+        user_id=user_id,
+        input_file_name=name,
+        input_key=key,
+        input_size=size,
+        assembly=assembly,
+        submitted_at=clock.now(),
+    )
+    with uow:
+        uow.jobs.add(job)
+        uow.publish(events.JOB_REQUESTED, {"job_id": job.id})
+        uow.commit()
+    return job
+
+
 def submit_job(
     uow: UnitOfWork,
     storage: ObjectStore,
@@ -97,8 +137,7 @@ def submit_job(
     plan, limit = upload_limit(uow, policy, user_id)
     if content_length is not None and content_length > limit:
         raise UploadTooLarge(too_large_message(plan, limit), limit)
-    if assembly is not None and assembly not in ASSEMBLIES:
-        raise InvalidInput(f"Unknown assembly {assembly!r}; choose one of {', '.join(ASSEMBLIES)}.")
+    _check_assembly(assembly)
     name = clean_file_name(file_name or "input.vcf")
     job_id = str(uuid.uuid4())
     key = object_key(user_id, job_id, name)
@@ -107,23 +146,17 @@ def submit_job(
     except ObjectTooLarge:
         raise UploadTooLarge(too_large_message(plan, limit), limit) from None
     try:
-        with storage.open(key) as fh:
-            problem = vcf_problem(fh.read(SNIFF_BYTES))
-        if problem:
-            raise InvalidInput(f"{name}: {problem}")
-        job = Job(
-            id=job_id,
+        job = _save_stored_input(
+            uow,
+            storage,
+            clock,
             user_id=user_id,
-            input_file_name=name,
-            input_key=key,
-            input_size=size,
+            job_id=job_id,
+            key=key,
+            name=name,
+            size=size,
             assembly=assembly,
-            submitted_at=clock.now(),
         )
-        with uow:
-            uow.jobs.add(job)
-            uow.publish(events.JOB_REQUESTED, {"job_id": job.id})
-            uow.commit()
     except BaseException:
         storage.delete(key)  # no file without a job
         raise
@@ -197,29 +230,20 @@ def register_uploaded_job(
         raise InvalidInput("The file's name cannot be used; please rename it.") from None
     name = clean_file_name(raw_name)
     try:
-        if assembly is not None and assembly not in ASSEMBLIES:
-            raise InvalidInput(
-                f"Unknown assembly {assembly!r}; choose one of {', '.join(ASSEMBLIES)}."
-            )
+        _check_assembly(assembly)
         if size > limit:
             raise UploadTooLarge(too_large_message(plan, limit), limit)
-        with storage.open(key) as fh:
-            problem = vcf_problem(fh.read(SNIFF_BYTES))
-        if problem:
-            raise InvalidInput(f"{name}: {problem}")
-        job = Job(
-            id=job_id,
+        job = _save_stored_input(
+            uow,
+            storage,
+            clock,
             user_id=user_id,
-            input_file_name=name,
-            input_key=key,
-            input_size=size,
+            job_id=job_id,
+            key=key,
+            name=name,
+            size=size,
             assembly=assembly,
-            submitted_at=clock.now(),
         )
-        with uow:
-            uow.jobs.add(job)
-            uow.publish(events.JOB_REQUESTED, {"job_id": job.id})
-            uow.commit()
     except BaseException:
         with uow:
             raced = uow.jobs.get(job_id)  # a concurrent redirect saved it first
