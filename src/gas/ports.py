@@ -144,9 +144,10 @@ class Delivery:
 
     @property
     def exhausted(self) -> bool:
-        """The message was dead-lettered because its consumers kept dying mid-message (e.g. a
-        crash on a pathological input). It is handed out once more, without a lease, so the
-        handler can record the failure; it must not do the work again."""
+        """The message's consumers kept dying mid-message (e.g. a crash on a pathological
+        input): it is handed out once more so the handler can record the failure — it must not
+        do the work again — and is then dead-lettered with ``fail``. (The SQS adapter has
+        already moved it to the dead-letter queue; ``fail`` is then a no-op.)"""
         return self.attempt > self.max_attempts
 
 

@@ -457,13 +457,23 @@ def test_four_concurrent_consumers_handle_200_messages_exactly_once(make_queue, 
     handled: list[list[Any]] = [[] for _ in range(4)]
     go = threading.Barrier(4)
 
+    done = threading.Event()
+    deadline = time.monotonic() + 100
+
     def consume(out: list[Any]) -> None:
         consumer = make_queue(lease_seconds=60)
         go.wait()
-        while (delivery := consumer.claim("annotator")) is not None:
+        # An empty receive does not mean the queue is drained (under load a message can be in
+        # flight): stop once every message was handled, or at the deadline.
+        while not done.is_set() and time.monotonic() < deadline:
+            delivery = consumer.claim("annotator")
+            if delivery is None:
+                continue
             out.append(delivery.payload["n"])  # the handler's work
             if not consumer.ack(delivery):
                 out.append("lease-lost")
+            if sum(len(o) for o in handled) >= total:
+                done.set()
 
     threads = [threading.Thread(target=consume, args=(out,)) for out in handled]
     for t in threads:

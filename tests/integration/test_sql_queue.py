@@ -380,15 +380,19 @@ def test_lease_expiring_on_the_last_attempt_dead_letters_the_message_and_tells_t
     assert last is not None and last.attempt == 2 and last.is_last_attempt
     clock.advance(11)  # the consumer of the last attempt died
 
-    notice = queue.claim("annotator")  # handed out once, without a lease, to record the failure
+    notice = queue.claim("annotator")  # handed out once more, to record the failure
     assert notice is not None and notice.id == first.id and notice.exhausted
-    assert queue.ack(notice) is False and queue.heartbeat(notice) is False
+    assert queue.claim("annotator") is None  # under a lease while the failure is recorded
+    clock.advance(11)  # recording the failure failed too: the notice comes back
+    notice = queue.claim("annotator")
+    assert notice is not None and notice.exhausted
+    queue.fail(notice, "its consumers kept dying; the failure was recorded")
     assert queue.claim("annotator") is None
     assert queue.stats() == {"annotator": counts(dead=1)}
     (dead,) = queue.dead_letters()
     assert dead["id"] == int(first.id)
-    assert dead["attempts"] == 2
-    assert "lease expired during attempt 2" in dead["last_error"]
+    assert dead["attempts"] == 4  # two attempts, then two notices
+    assert "consumers kept dying" in dead["last_error"]
     assert queue.heartbeat(last) is False
     assert queue.ack(last) is False
 

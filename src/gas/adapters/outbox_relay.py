@@ -91,8 +91,8 @@ class OutboxRelay:
         if delivery is None:
             return False
         if delivery.exhausted:
-            # Relays kept dying while holding it (it is dead-lettered in SQL now). Publishing
-            # is harmless to repeat: forward it anyway rather than lose the event.
+            # Relays kept dying while holding it. Publishing is harmless to repeat: forward it
+            # once more rather than lose the event, then dead-letter it.
             log.error(
                 "relay: event %s (%s) exhausted its attempts; forwarding it once more",
                 delivery.id,
@@ -102,6 +102,7 @@ class OutboxRelay:
                 self.forward(delivery)
             except Exception:
                 log.exception("relay: event %s stays dead-lettered", delivery.id)
+            self.outbox.fail(delivery, "relays kept dying while forwarding it")  # dead-letter it
             return True
         try:
             self.forward(delivery)

@@ -73,9 +73,14 @@ class Worker:
                 if give_up is not None:
                     give_up(delivery)
             except Exception:
+                # Keep the lease: when it expires the notice comes back and we try again.
                 log.exception(
-                    "%s: could not record the failure of message %s", self.kind, delivery.id
+                    "%s: could not record the failure of message %s; will retry",
+                    self.kind,
+                    delivery.id,
                 )
+            else:
+                self.queue.fail(delivery, "its consumers kept dying; the failure was recorded")
             return True
         handler = self.handlers.get(delivery.topic)
         if handler is None:

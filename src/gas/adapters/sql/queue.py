@@ -119,23 +119,28 @@ class SqlQueue:
                     return None
                 m = row._mapping
                 if m["attempts"] >= m["max_attempts"]:
-                    # Its consumer died (the lease expired) during the last allowed attempt:
-                    # dead-letter it, and tell this consumer once, so the handler can record
-                    # the failure (a job must not stay RUNNING forever) without running again.
+                    # Its consumer died (the lease expired) during the last allowed attempt.
+                    # Hand it out once more as an "exhausted" notice, under a lease, so the
+                    # handler records the failure (a job must not stay RUNNING forever) without
+                    # doing the work again; the worker then dead-letters it with fail(). If
+                    # recording the failure fails too, the lease expires and the notice returns.
+                    receipt = str(uuid.uuid4())
+                    notice = m["attempts"] + 1
                     connection.execute(
                         qm.update()
                         .where(qm.c.id == m["id"])
                         .values(
-                            state=DEAD,
-                            receipt=None,
-                            dead_at=now,
+                            state=LEASED,
+                            attempts=notice,
+                            receipt=receipt,
+                            available_at=now + self.lease_seconds,
                             last_error=(m["last_error"] or "")
                             + f"\nlease expired during attempt {m['attempts']}",
                         )
                     )
                     log.error(
-                        "queue %s: message %s (%s) dead-lettered: its consumer stopped "
-                        "responding on the last attempt",
+                        "queue %s: message %s (%s): its consumers kept dying; handing it out "
+                        "as an exhausted notice",
                         queue,
                         m["id"],
                         m["topic"],
@@ -145,9 +150,9 @@ class SqlQueue:
                         queue=queue,
                         topic=m["topic"],
                         payload=json.loads(m["payload"]),
-                        attempt=m["attempts"] + 1,
+                        attempt=notice,
                         max_attempts=m["max_attempts"],
-                        receipt="",
+                        receipt=receipt,
                     )
                 receipt = str(uuid.uuid4())
                 attempt = m["attempts"] + 1
