@@ -32,46 +32,45 @@ def _when(moment: datetime | None) -> str:
 
 
 def completed_message(settings: MailSettings, user: User, job: Job) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Subject"] = f"Results available for job {job.id}"
-    msg.set_content(
-        f"Hello{' ' + user.name if user.name else ''},\n\n"
+    return _message(
+        settings,
+        user,
+        f"Results available for job {job.id}",
         f"Your annotation job {job.id} ({job.input_file_name}) completed at "
         f"{_when(job.completed_at)}.\n\n"
-        f"View and download the results:\n{job_url(settings, job.id)}\n\n"
-        "— GAS, the Genomics Annotation Service\n"
+        f"View and download the results:\n{job_url(settings, job.id)}",
     )
-    return _address(msg, settings, user)
 
 
 def failed_message(settings: MailSettings, user: User, job: Job) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Subject"] = f"Annotation job {job.id} failed"
-    msg.set_content(
-        f"Hello{' ' + user.name if user.name else ''},\n\n"
+    return _message(
+        settings,
+        user,
+        f"Annotation job {job.id} failed",
         f"Your annotation job {job.id} ({job.input_file_name}) failed at "
         f"{_when(job.completed_at)}:\n\n    {job.error}\n\n"
-        f"The log and your input file are on the job's page:\n{job_url(settings, job.id)}\n\n"
-        "— GAS, the Genomics Annotation Service\n"
+        f"The log and your input file are on the job's page:\n{job_url(settings, job.id)}",
     )
-    return _address(msg, settings, user)
 
 
 def restored_message(settings: MailSettings, user: User, job: Job) -> EmailMessage:
-    msg = EmailMessage()
-    msg["Subject"] = f"Your results for job {job.id} have been restored"
-    msg.set_content(
-        f"Hello{' ' + user.name if user.name else ''},\n\n"
+    return _message(
+        settings,
+        user,
+        f"Your results for job {job.id} have been restored",
         f"Your annotation results for job {job.id} ({job.input_file_name}) are back from the "
-        f"archive and can be downloaded again:\n{job_url(settings, job.id)}\n\n"
-        "— GAS, the Genomics Annotation Service\n"
+        f"archive and can be downloaded again:\n{job_url(settings, job.id)}",
     )
-    return _address(msg, settings, user)
 
 
-def _address(msg: EmailMessage, settings: MailSettings, user: User) -> EmailMessage:
+def _message(settings: MailSettings, user: User, subject: str, text: str) -> EmailMessage:
+    """A plain-text email to ``user``: greeting, ``text``, signature."""
+    msg = EmailMessage()
+    msg["Subject"] = subject
     msg["From"] = settings.sender
     msg["To"] = formataddr((user.name, user.email)) if user.name else user.email
+    greeting = f"Hello{' ' + user.name if user.name else ''},"
+    msg.set_content(f"{greeting}\n\n{text}\n\n— GAS, the Genomics Annotation Service\n")
     return msg
 
 
