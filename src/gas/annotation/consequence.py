@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from . import so
 from .hgvs import aa3, protein_change
 from .normalize import right_align_limit
-from .seq import revcomp, translate
+from .seq import revcomp, start_codons, translate
 from .transcripts import TxModel
 
 FRAMESHIFT_INTRON = 12
@@ -527,6 +527,18 @@ def _coding(tx: TxModel, allele: Allele, effect: TxEffect, terms: set[str]) -> N
             else:
                 start_lost = True
         else:
+            # the first codon is an initiator: Met if it is one of the code's start codons
+            # (ATT, ATA … in mitochondria), so ATT>ATC is start_retained, not synonymous,
+            # and ATT>ATG is not start_lost
+            starts = start_codons(table)
+            if k1 == 0 and ref_win[:3] in starts:
+                ref_pep = "M" + ref_pep[1:]
+                if alt_win[:3] in starts:
+                    alt_pep = "M" + alt_pep[1:]
+                    start_retained = alt_win[:3] != ref_win[:3]
+                effect.amino_acids = (
+                    ref_pep if ref_pep == alt_pep else f"{ref_pep or '-'}/{alt_pep or '-'}"
+                )
             start_lost = alt_pep[:1] != ref_pep[:1]
     if start_lost:
         terms.add(so.START_LOST)
@@ -580,6 +592,8 @@ def _coding(tx: TxModel, allele: Allele, effect: TxEffect, terms: set[str]) -> N
     if frameshift or "*" in ref_pep:  # the protein's new end is somewhere downstream
         alt_tail = translate(alt_cds[3 * k1 :] + tx.utr3, table, to_stop=True)
     change = protein_change(tx.protein, alt_tail, k1, ref_pep, alt_pep, frameshift, False)
+    if change == "=" and start_retained and not delta:
+        change = "Met1="  # one start codon for another: the protein is unchanged
     effect.hgvs_p = f"p.{change}" if change != "=" else ""
 
 

@@ -32,8 +32,12 @@ from .genes import ASSEMBLY, REFERENCE_NAME, REFERENCE_SHORT, GeneTable, default
 from .header import VcfHeader, is_column_line, normalize_assembly, not_a_vcf
 from .intervals import IntervalIndex
 from .limits import InputLimits
+from .reference.assemblies import GRCH38, RCRS, UNKNOWN, chromosome_lengths
+from .reference.choice import DISPLAY, AssemblyPlan, mt_note, plan_assembly
+from .reference.liftover import NOT_LIFTED, REASONS, Lifter
 from .report import Counts, RunInfo, Warnings, count_log, summary
 from .source import InputSource, LineBatches
+from .vcf.assembly import AssemblyCall, bare_chrom
 
 #: Records are annotated in batches of at most this many lines.
 CHUNK_LINES = 8192
@@ -47,7 +51,8 @@ PARALLEL_TEXT_BYTES = 3 * 1024 * 1024
 INTEGRITY_CHECK_BYTES = 256 * 1024 * 1024
 
 #: INFO keys GAS writes; an input value under one of these names is replaced.
-OUR_INFO_KEYS = ("VC", "TITV", "GENE", "CYTOBAND", "ANN")
+OUR_INFO_KEYS = ("VC", "TITV", "GENE", "CYTOBAND", "ANN", "GAS_GRCh38", "GAS_LIFTOVER")
+LIFT_INFO_KEYS = ("GAS_GRCh38", "GAS_LIFTOVER")
 OUR_INFO_HEADERS = [
     '##INFO=<ID=VC,Number=A,Type=String,Description="Variant class of each ALT allele (GAS): '
     'SNV, MNV, insertion, deletion, indel (complex), symbolic, star (*), ref (no ALT)">',
@@ -59,11 +64,20 @@ OUR_INFO_HEADERS = [
     'overlapping gene, or of the nearest gene for an intergenic variant (GAS)">',
     ANN_HEADER,
 ]
+LIFT_INFO_HEADERS = [
+    '##INFO=<ID=GAS_GRCh38,Number=1,Type=String,Description="Where the record is in GRCh38 '
+    '(chrom:pos, UCSC names): the position it was annotated at, lifted with UCSC\'s chain (GAS)">',
+    '##INFO=<ID=GAS_LIFTOVER,Number=1,Type=String,Description="WARNING_NOT_LIFTED:<reason>: the '
+    "record could not be lifted to GRCh38 and was not annotated (reasons: not_in_GRCh38, "
+    "spans_a_break, other_chromosome, several_places, strand_flip_indel, symbolic_allele, "
+    'unknown_contig) (GAS)">',
+]
 DEFAULT_FILEFORMAT = "VCFv4.2"
 
-_OUR_KEYS_RE = re.compile(r"(?:^|;)(VC|TITV|GENE|CYTOBAND|ANN)(?:[=;]|$)")
-_OUR_KEYS_RE_M = re.compile(r"(?:^|;)(VC|TITV|GENE|CYTOBAND|ANN)(?:[=;]|$)", re.M)
-_OUR_HEADER_RE = re.compile(r"##(?:INFO=<ID=(?:VC|TITV|GENE|CYTOBAND|ANN),|GAS_)")
+_OUR_KEYS = "VC|TITV|GENE|CYTOBAND|ANN|GAS_GRCh38|GAS_LIFTOVER"
+_OUR_KEYS_RE = re.compile(rf"(?:^|;)({_OUR_KEYS})(?:[=;]|$)")
+_OUR_KEYS_RE_M = re.compile(rf"(?:^|;)({_OUR_KEYS})(?:[=;]|$)", re.M)
+_OUR_HEADER_RE = re.compile(rf"##(?:INFO=<ID=(?:{_OUR_KEYS}),|GAS_)")
 _RSID_RE = re.compile(r"(?:^|;)rs\d+(?:;|$)")
 _END_RE = re.compile(r"(?:^|;)END=([^;]*)")
 _SVLEN_RE = re.compile(r"(?:^|;)SVLEN=([^;]*)")
@@ -153,6 +167,15 @@ def annotate_file(
     stem = output_stem(display_name)
     bundle_dir = resolve(refdata)
     bundle = load_bundle(bundle_dir) if bundle_dir is not None else None
+    # An input on another assembly is annotated natively when a bundle of its assembly is
+    # installed; otherwise it is lifted to GRCh38 (see reference/choice.py).
+    chosen = normalize_assembly(assembly) if assembly and assembly != "auto" else None
+    wanted = chosen or peek_assembly(input_path, limits).assembly
+    reference_assembly = normalize_assembly(bundle.assembly) if bundle is not None else ASSEMBLY
+    if wanted is not None and wanted != reference_assembly and wanted != GRCH38:
+        native = native_bundle(wanted)
+        if native is not None:
+            bundle = load_bundle(native)
     output_dir.mkdir(parents=True, exist_ok=True)
     finals = {
         "vcf": output_dir / f"{stem}.annot.vcf",
@@ -172,7 +195,8 @@ def annotate_file(
             out = stack.enter_context(open(temps["vcf"], "w", encoding="utf-8", newline="\n"))
             run: _Annotator
             if bundle is None:
-                run = _Annotator(default_gene_table(), limits, assembly, out)
+                run = _Annotator(default_gene_table(), limits, chosen, out)
+                run.route_mt = True  # full consequences on MT from the built-in rCRS
             else:
                 from .txannotate import TranscriptAnnotator, TxOptions
 
@@ -187,7 +211,7 @@ def annotate_file(
                 options = TxOptions(
                     csq=csq, tsv=tsv_out, per_transcript=per_transcript, workers=workers
                 )
-                run = TranscriptAnnotator(bundle, limits, assembly, out, options)
+                run = TranscriptAnnotator(bundle, limits, chosen, out, options)
             if tsv_unavailable:
                 run.warnings.add(
                     "no TSV was written: it needs a reference bundle with transcripts (--refdata)"
@@ -198,6 +222,7 @@ def annotate_file(
                     "(--refdata)"
                 )
             run.read(source, progress)
+            assembly_report = run.assembly_report()
             finished_wall = datetime.now(UTC)
             info = RunInfo(
                 input_name=display_name,
@@ -219,6 +244,8 @@ def annotate_file(
                 counts=run.counts,
                 warnings=run.warnings.render(),
                 detail=run.detail(),
+                assembly=assembly_report,
+                mitochondrial=run.mt_detail(),
             )
         summary_data = summary(info)
         temps["json"].write_text(json.dumps(summary_data, indent=2) + "\n", encoding="utf-8")
@@ -257,6 +284,10 @@ class _Chunk:
     q_class: list[str] = field(default_factory=list)
     q_titv: list[str] = field(default_factory=list)
     known: int = 0
+    #: per record, when the run lifts: None (as is) or (the input's CHROM, POS, REF, ALT —
+    #: None when not lifted —, the INFO item to add)
+    lifts: list[tuple[tuple[str, str, str, str] | None, str] | None] | None = None
+    unlifted: int = 0
 
 
 @dataclass
@@ -305,6 +336,15 @@ class _Annotator:
         self._unknown_chroms: dict[str, None] = {}
         self._genic_prefix: dict[str, str] = {}
         self._intergenic_prefix: dict[str, str] = {}
+        #: how the input's assembly is handled (set when the header is complete)
+        self.plan: AssemblyPlan | None = None
+        self.lifter: Lifter | None = None
+        #: chromosome lengths of the input's assembly, for the "POS beyond the end" check
+        self._chrom_lengths: dict[str, int] = {}
+        #: the mitochondrial annotator of a gene-level run (built-in rCRS), made on first use
+        self.route_mt = False
+        self._mt_annotator: _Annotator | None = None
+        self._is_mt_name: dict[str, bool] = {}
 
     what_may_be_wrong = "gene names"
 
@@ -469,33 +509,7 @@ class _Annotator:
         self.expected_tabs = ncols - 1
         self.allow_sites_only = ncols == 9  # FORMAT column but no samples
 
-        # Assembly: what the caller says, else what the header shows.
-        header_assembly = header.assembly
-        header_warnings: list[str] = []
-        if self.assembly_arg:
-            declared = normalize_assembly(self.assembly_arg)
-            self.assembly_declared, self.assembly_evidence = declared, "the assembly option"
-            if header_assembly and header_assembly != declared:
-                header_warnings.append(
-                    f"the assembly was given as {declared} but the header looks like "
-                    f"{header_assembly} (from {header.assembly_evidence})"
-                )
-            if declared != self.assembly_used:
-                header_warnings.append(
-                    f"input is declared as {declared}; {self.what_may_be_wrong} come from "
-                    f"{self.assembly_used} coordinates and may be wrong"
-                )
-        elif header_assembly:
-            self.assembly_declared = header_assembly
-            self.assembly_evidence = header.assembly_evidence
-            if header_assembly != self.assembly_used:
-                header_warnings.append(
-                    f"input looks like {header_assembly} (from {header.assembly_evidence}); "
-                    f"{self.what_may_be_wrong} come from {self.assembly_used} coordinates "
-                    "and may be wrong"
-                )
-        for w in header_warnings:
-            warnings.add(w)
+        header_warnings = self._settle_assembly()
 
         write = self.out.write
         write(f"##GAS_version={engine_version()}\n")
@@ -503,20 +517,165 @@ class _Annotator:
         for line in self.extra_header_lines():
             write(line)
             write("\n")
+        write(self._assembly_header_line())
         for w in header_warnings:
             write(f"##GAS_warning={w}\n")
         for line in self.our_info_headers:
             write(line)
             write("\n")
+        if self.lifter is not None:
+            for line in LIFT_INFO_HEADERS:
+                write(line)
+                write("\n")
         if header.space_separated_header:
             write("#" + "\t".join(header.columns) + "\n")
         else:
             write(column_line.rstrip("\t"))
             write("\n")
 
+    # ---------------------------------------------------------------- assembly
+
+    def _settle_assembly(self) -> list[str]:
+        """Decide the input's assembly and whether it is lifted; return the warnings for the
+        VCF header (they are also the run's warnings)."""
+        call = self.header.assembly_call
+        plan = plan_assembly(self.assembly_arg, call, self.assembly_used)
+        self.plan = plan
+        self.assembly_declared = plan.input if plan.input != UNKNOWN else None
+        self.assembly_evidence = plan.evidence
+        if plan.needs_lifter:
+            self.lifter = Lifter(plan.lift_source, plan.mt_of)
+        lengths = chromosome_lengths()
+        self._chrom_lengths = lengths.get(plan.input) or lengths[GRCH38]
+        for w in plan.warnings:
+            self.warnings.add(w)
+        return list(plan.warnings)
+
+    def _assembly_header_line(self) -> str:
+        plan = self.plan
+        assert plan is not None
+        evidence = (plan.evidence or "none").replace('"', "'")
+        return (
+            f"##GAS_assembly=<Input={plan.input},AnnotatedOn={plan.annotated_on},"
+            f'Lifted={"true" if plan.lifted else "false"},Evidence="{evidence}">\n'
+        )
+
+    def assembly_report(self) -> dict[str, object]:
+        """The assembly section of the summary (and of the job): what was detected or chosen,
+        what the annotation used, whether positions were lifted, and what the user must know.
+        Also adds the end-of-run assembly warnings to the run's warnings."""
+        plan = self.plan
+        if plan is None:  # the header never ended: the run failed before this is read
+            return {}
+        c = self.counts
+        found: list[str] = list(plan.warnings)
+        if plan.lift_source is not None:
+            found.append(
+                f"positions were lifted from {DISPLAY[plan.lift_source]} to GRCh38 for "
+                f"annotation ({c.lifted:,} record(s) lifted); the output keeps the input's "
+                "positions and gives the GRCh38 one in INFO/GAS_GRCh38"
+            )
+        if c.not_lifted:
+            n = sum(c.not_lifted.values())
+            why = "; ".join(
+                f"{k} ({v:,}): {REASONS.get(k, k)}" for k, v in c.not_lifted.most_common()
+            )
+            found.append(
+                f"{n:,} record(s) could not be lifted to GRCh38 and were not annotated; they are "
+                f"kept with INFO/GAS_LIFTOVER=WARNING_NOT_LIFTED:<reason> — {why}"
+            )
+        if c.mt_converted and self.lifter is not None:
+            names = [n for n in self._is_mt_name if self._is_mt_name[n]] or ["chrM"]
+            note = mt_note(self.header.assembly_call, plan, names[0])
+            if note:
+                found.append(note)
+        if c.beyond_end:
+            where = DISPLAY.get(plan.input, plan.input) if plan.input != UNKNOWN else "GRCh38"
+            found.append(
+                f"{c.beyond_end:,} record(s) have a POS beyond the end of their chromosome in "
+                f"{where}: the file is probably on another assembly — check the assembly and "
+                "submit it again choosing the right one"
+            )
+        for w in found[len(plan.warnings) :]:
+            self.warnings.add(w)
+        return {
+            "requested": plan.requested or "auto",
+            "input": plan.input,
+            "annotated_on": plan.annotated_on,
+            "lifted": plan.lifted or c.mt_converted > 0,
+            "evidence": plan.evidence,
+            "warnings": found,
+            "lifted_records": c.lifted,
+            "not_lifted": sum(c.not_lifted.values()),
+            "not_lifted_by_reason": dict(c.not_lifted),
+            "mt_converted": c.mt_converted,
+        }
+
     # ---------------------------------------------------------------- records
 
     def _annotate_chunk(self, lines: list[str], first_no: int) -> None:
+        if not self.route_mt:
+            self._annotate_genes(lines, first_no)
+            return
+        # mitochondrial records go to the built-in rCRS reference, in runs of lines so
+        # that the output keeps the input's order
+        is_mt = self._is_mt_name
+        start = 0
+        current = None
+        for i, line in enumerate(lines):
+            tab = line.find("\t")
+            name = line[:tab] if tab > 0 else ""
+            mt = is_mt.get(name)
+            if mt is None:
+                mt = is_mt[name] = bool(name) and _mt_name(name)
+            if mt is not current:
+                if i > start and current is not None:
+                    self._annotate_run(lines[start:i], first_no + start, current)
+                start, current = i, mt
+        if start < len(lines):
+            self._annotate_run(lines[start:], first_no + start, bool(current))
+
+    def _annotate_run(self, lines: list[str], first_no: int, mt: bool) -> None:
+        if mt:
+            self._mt().annotate_lines(lines, first_no)
+        else:
+            self._annotate_genes(lines, first_no)
+
+    def _mt(self) -> _Annotator:
+        """The mitochondrial annotator of this run, sharing its output, counts, warnings,
+        header and liftover."""
+        if self._mt_annotator is None:
+            from .reference.mito import builtin_mt_bundle
+            from .txannotate import TranscriptAnnotator, TxOptions
+
+            mt = TranscriptAnnotator(
+                builtin_mt_bundle(), self.limits, self.assembly_arg, self.out, TxOptions()
+            )
+            mt.reference_short = "built-in mitochondrial reference (rCRS)"
+            for name in (
+                "header",
+                "warnings",
+                "counts",
+                "classifier",
+                "expected_tabs",
+                "allow_sites_only",
+                "plan",
+                "lifter",
+                "_chrom_lengths",
+            ):
+                setattr(mt, name, getattr(self, name))
+            self._mt_annotator = mt
+        return self._mt_annotator
+
+    def annotate_lines(self, lines: list[str], first_no: int) -> None:
+        """Annotate record lines here (no routing, no worker processes)."""
+        self._annotate_genes(lines, first_no)
+
+    def mt_detail(self) -> dict[str, object] | None:
+        """Transcript-level counts of the mitochondrial records of a gene-level run."""
+        return self._mt_annotator.detail() if self._mt_annotator is not None else None
+
+    def _annotate_genes(self, lines: list[str], first_no: int) -> None:
         chunk = self._parse_records(lines, first_no)
         if chunk.records:
             self._write_records(chunk, self._lookup(chunk))
@@ -552,6 +711,12 @@ class _Annotator:
         known = 0
         last_chrom = None
         code = no_genes
+        lifter = self.lifter
+        lifts = chunk.lifts = [] if lifter is not None else None
+        counts = self.counts
+        chrom_lengths = self._chrom_lengths
+        limit = 0
+        last_input_chrom = None
 
         for i, line in enumerate(lines):
             if not line or line[0] == "#" or line.isspace():
@@ -571,6 +736,30 @@ class _Annotator:
                     f"POS must be a whole number, found {pos_text[:40]!r}", first_no + i, line
                 )
             pos = int(pos_text)
+            input_chrom = chrom
+            unlifted = False
+            if chrom != last_input_chrom and chrom_lengths:
+                last_input_chrom = chrom
+                limit = chrom_lengths.get(bare_chrom(chrom), 0)
+            if lifts is not None:
+                if limit and pos > limit:
+                    counts.beyond_end += 1
+                lifted = lifter.lift(chrom, pos, ref, alt)  # type: ignore[union-attr]
+                if lifted is None:
+                    lifts.append(None)
+                elif isinstance(lifted, str):
+                    lifts.append((None, f"GAS_LIFTOVER={NOT_LIFTED}:{lifted}"))
+                    counts.not_lifted[lifted] += 1
+                    unlifted = True
+                else:
+                    lifts.append(((chrom, pos_text, ref, alt), f"GAS_GRCh38={lifted.tag}"))
+                    counts.lifted += 1
+                    if lifted.chrom == "chrM" and lifter.mt_mode(chrom) != RCRS:  # type: ignore[union-attr]
+                        counts.mt_converted += 1
+                    chrom, pos, ref, alt = lifted.chrom, lifted.pos, lifted.ref, lifted.alt
+                    parts[0], parts[1], parts[3], parts[4] = chrom, str(pos), ref, alt
+            elif limit and pos > limit:
+                counts.beyond_end += 1
             if not ref or ref.strip(bases):
                 if ref == "." and _all_symbolic(alt):
                     # TIGRA writes REF '.' on its SV records; htslib and bcftools read them.
@@ -604,7 +793,11 @@ class _Annotator:
             add_record(parts)
             add_line_no(first_no + i)
             add_first_q(len(q_code))
-            add_chrom(chrom)
+            add_chrom(input_chrom)
+            if unlifted:
+                # kept as written, without annotation: no position to annotate it at
+                self._add_unannotated(chunk, pos, ref_u, alt)
+                continue
             if "," not in alt:
                 c = cache_get((ref_u, alt)) or classify(ref_u, alt)
                 if c is not None:
@@ -656,6 +849,20 @@ class _Annotator:
         chunk.known = known
         add_first_q(len(q_code))
         return chunk
+
+    def _add_unannotated(self, chunk: _Chunk, pos: int, ref: str, alt: str) -> None:
+        """Queries for a record that is not annotated (not lifted): its alleles are still
+        classified and counted, but get no ANN entry and match no gene."""
+        chunk.unlifted += 1
+        for a in alt.split(","):
+            c = self.classifier.classify(ref, a)
+            vc, tt = (c[0], c[1]) if c is not None else (al.SYMBOLIC, al.NO_TITV)
+            chunk.q_code.append(self.genes.no_genes_code)
+            chunk.q_start.append(pos)
+            chunk.q_end.append(pos)
+            chunk.q_allele.append(None)
+            chunk.q_class.append(vc)
+            chunk.q_titv.append(tt)
 
     def _unreadable_alt(self, line_no: int) -> None:
         self.warnings.count(
@@ -715,9 +922,13 @@ class _Annotator:
         out_lines: list[str] = []
         emit = out_lines.append
         genic = 0
+        lifts = chunk.lifts
         for r, parts in enumerate(records):
             q0 = first_q[r]
             q1 = first_q[r + 1]
+            lift = lifts[r] if lifts is not None else None
+            if lift is not None and lift[0] is not None:
+                parts[0], parts[1], parts[3], parts[4] = lift[0]  # the input's own position
             ann: list[str] = []
             rec_genes: list[int] = []
             band = ""
@@ -775,6 +986,8 @@ class _Annotator:
                 added = f"VC={q_class[q0]};TITV={q_titv[q0]}"
             else:
                 added = f"VC={','.join(q_class[q0:q1])};TITV={','.join(q_titv[q0:q1])}"
+            if lift is not None:
+                added += ";" + lift[1]
             if rec_genes:
                 genic += 1
                 band = cytoband[rec_genes[0]]
@@ -800,7 +1013,7 @@ class _Annotator:
         counts.alleles += len(q_class)
         counts.known_by_id += chunk.known
         counts.genic += genic
-        counts.intergenic += nrec - genic
+        counts.intergenic += nrec - genic - chunk.unlifted
         counts.by_class.update(q_class)
         counts.titv.update(q_titv)
         counts.add_chromosomes(Counter(chunk.chroms))
@@ -884,6 +1097,46 @@ class _Annotator:
             else:
                 kept.append(item)
         return ";".join(kept) if kept else "."
+
+
+def _mt_name(chrom: str) -> bool:
+    """Whether records named ``chrom`` are mitochondrial (``MT``, ``chrM``, ``NC_012920.1``…)."""
+    return bare_chrom(chrom) == "MT" or chrom.startswith(("NC_012920", "NC_001807"))
+
+
+def peek_assembly(input_path: Path, limits: InputLimits) -> AssemblyCall:
+    """What the input's header says about its assembly, read before the run chooses its
+    reference (errors are left for the run itself to report)."""
+    header = VcfHeader()
+    try:
+        with InputSource(input_path, limits) as source:
+            for _, lines in LineBatches(source.blocks(), limits.max_line_bytes):
+                for line in lines:
+                    if line.startswith("##"):
+                        header.read_meta(line)
+                    elif line.strip():
+                        header.finish()
+                        return header.assembly_call
+    except (InvalidInputError, OSError, EOFError, ValueError):
+        pass
+    header.finish()
+    return header.assembly_call
+
+
+def native_bundle(assembly: str) -> Path | None:
+    """An installed bundle of ``assembly`` (the newest), to annotate such inputs natively."""
+    from .bundle import list_bundles
+
+    found = [
+        b
+        for b in list_bundles()
+        if normalize_assembly(str(b.get("assembly") or "")) == assembly
+        and b.get("level", "transcript") == "transcript"
+    ]
+    if not found:
+        return None
+    found.sort(key=lambda b: str(b.get("built_at") or ""))
+    return Path(str(found[-1]["path"]))
 
 
 def _all_symbolic(alt: str) -> bool:

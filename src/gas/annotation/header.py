@@ -6,64 +6,16 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import InvalidInputError, invalid_line
+from .vcf.assembly import AssemblyCall, AssemblyDetector, assembly_from_text, normalize_assembly
+
+__all__ = ["VcfHeader", "assembly_from_text", "is_column_line", "normalize_assembly", "not_a_vcf"]
 
 KNOWN_VERSIONS = ("VCFv3.3", "VCFv4.0", "VCFv4.1", "VCFv4.2", "VCFv4.3", "VCFv4.4")
 FIXED_COLUMNS = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 
 NOT_A_VCF = "the file is not a VCF"
 
-# Names of assemblies as they appear in ##reference, ##assembly and ##contig assembly=.
-_ASSEMBLY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (
-        re.compile(r"grch38|hg38|hs38|(?<![a-z0-9])b38(?![0-9])|gca_000001405\.(1[5-9]|2\d)", re.I),
-        "GRCh38",
-    ),
-    (
-        re.compile(
-            r"grch37|hg19|hs37d5|human_g1k_v37|(?<![a-z0-9])b37(?![0-9])"
-            r"|gca_000001405\.([1-9]|1[0-4])(?![0-9])",
-            re.I,
-        ),
-        "GRCh37",
-    ),
-    (re.compile(r"ncbi36|hg18|(?<![a-z0-9])b36(?![0-9])", re.I), "NCBI36"),
-    (re.compile(r"t2t|chm13|hs1(?![0-9])", re.I), "T2T-CHM13"),
-]
-
-# Chromosome lengths that identify an assembly.
-_CONTIG_LENGTHS: dict[tuple[str, int], str] = {
-    ("1", 248956422): "GRCh38",
-    ("1", 249250621): "GRCh37",
-    ("1", 247249719): "NCBI36",
-    ("1", 248387328): "T2T-CHM13",
-    ("2", 242193529): "GRCh38",
-    ("2", 243199373): "GRCh37",
-    ("17", 83257441): "GRCh38",
-    ("17", 81195210): "GRCh37",
-    ("X", 156040895): "GRCh38",
-    ("X", 155270560): "GRCh37",
-}
-
 _META_PAIRS = re.compile(r'([A-Za-z_][\w.]*)=("(?:[^"\\]|\\.)*"|[^,>]*)')
-
-
-def assembly_from_text(text: str) -> str | None:
-    """The assembly a free-text name refers to (``hg19`` → ``GRCh37``), or None."""
-    for pattern, name in _ASSEMBLY_PATTERNS:
-        if pattern.search(text):
-            return name
-    return None
-
-
-def normalize_assembly(name: str) -> str:
-    """Canonical spelling of an assembly name given by a user; unknown names are kept."""
-    return assembly_from_text(name) or name.strip()
-
-
-def _bare_chrom(name: str) -> str:
-    if name[:3].lower() == "chr":
-        name = name[3:]
-    return name
 
 
 @dataclass
@@ -78,11 +30,9 @@ class VcfHeader:
     space_separated_header: bool = False
     format_column_added: bool = False
     meta_lines: int = 0
-    # Evidence by strength: contig length > contig assembly= > ##reference / ##assembly.
-    _by_length: str | None = None
-    _by_contig_attr: str | None = None
-    _by_reference: str | None = None
-    _reference_line: str | None = None
+    #: everything the header says about the assembly (set by :meth:`finish`)
+    assembly_call: AssemblyCall = field(default_factory=AssemblyCall)
+    _detector: AssemblyDetector = field(default_factory=AssemblyDetector)
 
     @property
     def version_known(self) -> bool:
@@ -108,28 +58,14 @@ class VcfHeader:
             pairs = dict(_META_PAIRS.findall(value))
             if "ID" in pairs:
                 self.info_ids.add(pairs["ID"])
-        elif key == "contig":
-            pairs = dict(_META_PAIRS.findall(value))
-            chrom = _bare_chrom(pairs.get("ID", ""))
-            length = pairs.get("length", "")
-            if self._by_length is None and length.isdigit():
-                found = _CONTIG_LENGTHS.get((chrom, int(length)))
-                if found:
-                    self._by_length = found
-            if self._by_contig_attr is None and "assembly" in pairs:
-                self._by_contig_attr = assembly_from_text(pairs["assembly"].strip('"'))
-        elif key in ("reference", "assembly") and self._by_reference is None:
-            self._by_reference = assembly_from_text(value)
-            self._reference_line = f"##{key}"
+        if key not in ("fileformat", "INFO"):
+            self._detector.read_meta(line)
 
     def finish(self) -> None:
         """Settle the assembly once the header is complete."""
-        if self._by_length:
-            self.assembly, self.assembly_evidence = self._by_length, "##contig lengths"
-        elif self._by_contig_attr:
-            self.assembly, self.assembly_evidence = self._by_contig_attr, "##contig assembly="
-        elif self._by_reference:
-            self.assembly, self.assembly_evidence = self._by_reference, self._reference_line
+        self.assembly_call = self._detector.call()
+        self.assembly = self.assembly_call.assembly
+        self.assembly_evidence = self.assembly_call.evidence
 
     def read_column_line(self, line: str, line_no: int) -> None:
         """Parse the ``#CHROM`` line (tab-separated; space-separated if unambiguous)."""

@@ -50,6 +50,29 @@ class Counts:
     titv: Counter[str] = field(default_factory=Counter)
     by_input_chrom: Counter[str] = field(default_factory=Counter)
     other_chrom_records: int = 0
+    #: liftover: records lifted to GRCh38, of them MT records moved from NC_001807 to the
+    #: rCRS, and records not lifted by reason code
+    lifted: int = 0
+    mt_converted: int = 0
+    not_lifted: Counter[str] = field(default_factory=Counter)
+    #: records whose POS is beyond the end of their chromosome in the input's assembly
+    beyond_end: int = 0
+
+    def merge(self, other: Counts) -> None:
+        """Add another part of the same run (a worker's chunk)."""
+        self.records += other.records
+        self.alleles += other.alleles
+        self.known_by_id += other.known_by_id
+        self.genic += other.genic
+        self.intergenic += other.intergenic
+        self.by_class.update(other.by_class)
+        self.titv.update(other.titv)
+        self.add_chromosomes(other.by_input_chrom)
+        self.other_chrom_records += other.other_chrom_records
+        self.lifted += other.lifted
+        self.mt_converted += other.mt_converted
+        self.not_lifted.update(other.not_lifted)
+        self.beyond_end += other.beyond_end
 
     def add_chromosomes(self, chunk: Counter[str]) -> None:
         mine = self.by_input_chrom
@@ -109,6 +132,10 @@ class RunInfo:
     warnings: list[str]
     #: transcript-level counts (consequences, impacts, locations, known variants)
     detail: dict[str, object] | None = None
+    #: the input's assembly and what was done about it (see _Annotator.assembly_report)
+    assembly: dict[str, object] = field(default_factory=dict)
+    #: transcript-level counts of the MT records of a gene-level run (built-in rCRS)
+    mitochondrial: dict[str, object] | None = None
 
 
 def summary(run: RunInfo) -> dict[str, object]:
@@ -123,8 +150,9 @@ def summary(run: RunInfo) -> dict[str, object]:
             "alleles": c.alleles,
         },
         "assembly": {
+            **run.assembly,
+            # earlier names, kept for readers of older summaries
             "declared": run.assembly_declared,
-            "evidence": run.assembly_evidence,
             "used": run.assembly_used,
         },
         "reference": run.reference,
@@ -136,6 +164,7 @@ def summary(run: RunInfo) -> dict[str, object]:
             "novel": c.records - c.known_by_id,
         },
         **(_detail_summary(run) if run.detail else {}),
+        **({"mitochondrial": _mt_summary(run.mitochondrial)} if run.mitochondrial else {}),
         "titv": {
             "transitions": c.transitions,
             "transversions": c.transversions,
@@ -168,6 +197,16 @@ def _detail_summary(run: RunInfo) -> dict[str, object]:
     }
 
 
+def _mt_summary(d: dict[str, object]) -> dict[str, object]:
+    return {
+        "reference": "built-in rCRS (NC_012920.1), NCBI RefSeq MT genes",
+        "most_severe_by_allele": d.get("by_consequence", {}),
+        "impact_by_allele": d.get("by_impact", {}),
+        "location_by_record": d.get("by_location", {}),
+        "reference_mismatches": d.get("ref_mismatches", 0),
+    }
+
+
 def count_log(run: RunInfo) -> str:
     c = run.counts
     version = run.format_version or "no ##fileformat line"
@@ -176,6 +215,16 @@ def count_log(run: RunInfo) -> str:
         assembly = f"{run.assembly_declared} (from {run.assembly_evidence})"
     else:
         assembly = "not stated in the header"
+    a = run.assembly
+    if a.get("lifted"):
+        not_lifted = a.get("not_lifted_by_reason") or {}
+        why = ", ".join(f"{k} {v}" for k, v in not_lifted.items())  # type: ignore[attr-defined]
+        lifted_line = (
+            f"Lifted to GRCh38: {a.get('lifted_records', 0)} record(s); not lifted: "
+            f"{a.get('not_lifted', 0)}{f' ({why})' if why else ''}"
+        )
+    else:
+        lifted_line = ""
     classes = " / ".join(f"{name} {c.by_class[name]}" for name in CLASSES if c.by_class[name])
     ratio = f"{c.titv_ratio:.2f}" if c.titv_ratio is not None else "n/a"
     chromosomes = " / ".join(f"{name} {n}" for name, n in c.by_chromosome().items())
@@ -185,6 +234,7 @@ def count_log(run: RunInfo) -> str:
         f"Input: {run.input_name} ({version}, {compression})",
         f"Reference: {run.reference_short}",
         f"Assembly: {assembly}; annotated with {run.assembly_used}",
+        *([lifted_line] if lifted_line else []),
         f"Engine: {run.engine['name']} {run.engine['version']} ({run.engine['level']})",
         f"Started: {run.started}  Finished: {run.finished}  Elapsed: {run.elapsed:.2f} s",
         f"Total: {c.records}",
@@ -214,6 +264,20 @@ def count_log(run: RunInfo) -> str:
         )
     else:
         lines += ["Variants located:", f"In interGenic {c.intergenic}", f"In Genic {c.genic}"]
+        if c.not_lifted:
+            lines.append(f"Not lifted (not annotated) {sum(c.not_lifted.values())}")
+        mt = run.mitochondrial
+        if mt:
+            by_csq = mt.get("by_consequence", {})
+            shown = " / ".join(
+                f"{t} {by_csq[t]}"
+                for t, _ in TERMS
+                if by_csq.get(t)  # type: ignore[attr-defined]
+            )
+            lines.append(
+                "Mitochondrial variants (built-in rCRS reference, full consequences): "
+                f"most severe consequences: {shown or 'none'}"
+            )
     lines += [
         f"Variant classes: {classes or 'none'}",
         f"Transitions/Transversions: {c.transitions}/{c.transversions} (Ti/Tv {ratio})",

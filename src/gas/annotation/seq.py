@@ -24,6 +24,20 @@ def _table(aas: str) -> dict[str, str]:
 STANDARD = _table(_STANDARD_AA)
 MITOCHONDRIAL = _table(_MITO_AA)
 
+#: Initiator codons: the first codon of a complete CDS is read as Met when it is one of these.
+#: The standard code's alternative starts (CTG, TTG) are too rare in human nuclear genes to
+#: assume; NCBI table 2 lists ATT, ATC, ATA, ATG and GTG (MT-ND2 starts with ATT, MT-ND3 and
+#: MT-ND5 with ATA).
+START_CODONS: dict[int, frozenset[str]] = {
+    id(STANDARD): frozenset({"ATG"}),
+    id(MITOCHONDRIAL): frozenset({"ATT", "ATC", "ATA", "ATG", "GTG"}),
+}
+
+
+def start_codons(table: dict[str, str]) -> frozenset[str]:
+    """The initiator codons of a codon table made here (ATG for any other)."""
+    return START_CODONS.get(id(table), frozenset({"ATG"}))
+
 THREE_LETTER = {
     "A": "Ala",
     "R": "Arg",

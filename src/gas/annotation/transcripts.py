@@ -10,7 +10,7 @@ from bisect import bisect_right
 
 from . import so
 from .bundle import FLAG_BITS, Bundle
-from .seq import MITOCHONDRIAL, STANDARD, revcomp, translate
+from .seq import MITOCHONDRIAL, STANDARD, revcomp, start_codons, translate
 
 CDS_START_NF = FLAG_BITS["cds_start_NF"]
 CDS_END_NF = FLAG_BITS["cds_end_NF"]
@@ -204,7 +204,10 @@ class TxModel:
     def protein(self) -> str:
         """Translation of :attr:`cds` up to and including the first stop."""
         if self._protein is None:
-            self._protein = translate(self.cds, self.codon_table, to_stop=True)
+            protein = translate(self.cds, self.codon_table, to_stop=True)
+            if self.start_complete and self.cds[:3] in start_codons(self.codon_table):
+                protein = "M" + protein[1:]  # the initiator is Met whatever codon it is
+            self._protein = protein
         return self._protein
 
     @property

@@ -23,7 +23,7 @@ from . import so
 from .ann import ANN_HEADER, ERROR_CHROMOSOME_NOT_FOUND, escape
 from .bundle import Bundle
 from .consequence import Allele, TxEffect, transcript_effect
-from .engine import _RSID_RE, OUR_INFO_HEADERS, _Annotator, _Chunk
+from .engine import _RSID_RE, LIFT_INFO_KEYS, OUR_INFO_HEADERS, _Annotator, _Chunk
 from .header import normalize_assembly
 from .intervals import IntervalIndex
 from .knownvars import allele_hash
@@ -149,7 +149,8 @@ class TranscriptAnnotator(_Annotator):
         known = bundle.known
         self.known_keys = known.info_keys if known is not None else []
         self.has_bands = bundle.cytobands is not None
-        keys = ["VC", "TITV", "GENE", "ANN", "CSQ"] + [k for k, _, _ in self.known_keys]
+        keys = ["VC", "TITV", "GENE", "ANN", "CSQ", *LIFT_INFO_KEYS]
+        keys += [k for k, _, _ in self.known_keys]
         if self.has_bands:
             keys.append("CYTOBAND")
         self.our_info_keys = tuple(keys)
@@ -290,17 +291,7 @@ class TranscriptAnnotator(_Annotator):
         self.out.write(r["text"])
         if self.options.tsv is not None and r["tsv"]:
             self.options.tsv.write(r["tsv"])
-        c: Counts = r["counts"]
-        mine = self.counts
-        mine.records += c.records
-        mine.alleles += c.alleles
-        mine.known_by_id += c.known_by_id
-        mine.genic += c.genic
-        mine.intergenic += c.intergenic
-        mine.by_class.update(c.by_class)
-        mine.titv.update(c.titv)
-        mine.add_chromosomes(c.by_input_chrom)
-        mine.other_chrom_records += c.other_chrom_records
+        self.counts.merge(r["counts"])
         for message in r["once"]:
             self.warnings.add(message)
         for template, (n, line) in r["counted"].items():
@@ -323,6 +314,9 @@ class TranscriptAnnotator(_Annotator):
         self.ref_mismatches += mismatches
 
     # ---------------------------------------------------------------- a chunk
+
+    def annotate_lines(self, lines: list[str], first_no: int) -> None:
+        self._annotate_here(lines, first_no)
 
     def _annotate_here(self, lines: list[str], first_no: int) -> None:
         chunk = self._parse_records(lines, first_no)
@@ -558,8 +552,12 @@ class TranscriptAnnotator(_Annotator):
         flank_terms = (so.UPSTREAM, so.DOWNSTREAM)
         gene_names = self._gene_names
         ann_of = self._ann
+        lifts = chunk.lifts
         for r, parts in enumerate(chunk.records):
             q0, q1 = first_q[r], first_q[r + 1]
+            lift = lifts[r] if lifts is not None else None
+            if lift is not None and lift[0] is not None:
+                parts[0], parts[1], parts[3], parts[4] = lift[0]  # the input's own position
             ann: list[str] = []
             csq_entries: list[str] = []
             genes: dict[str, None] = {}
@@ -598,6 +596,8 @@ class TranscriptAnnotator(_Annotator):
                 added = f"VC={chunk.q_class[q0]};TITV={chunk.q_titv[q0]}"
             else:
                 added = f"VC={','.join(chunk.q_class[q0:q1])};TITV={','.join(chunk.q_titv[q0:q1])}"
+            if lift is not None:
+                added += ";" + lift[1]
             if genes:
                 genic += 1
                 added += ";GENE=" + ",".join(genes)
@@ -637,7 +637,7 @@ class TranscriptAnnotator(_Annotator):
         counts.alleles += len(chunk.q_class)
         counts.known_by_id += chunk.known
         counts.genic += genic
-        counts.intergenic += nrec - genic
+        counts.intergenic += nrec - genic - chunk.unlifted
         counts.by_class.update(chunk.q_class)
         counts.titv.update(chunk.q_titv)
         counts.add_chromosomes(Counter(chunk.chroms))

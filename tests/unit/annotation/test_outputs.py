@@ -247,20 +247,23 @@ def _gas_warnings(result):
     return [line for line in result.header if line.startswith("##GAS_warning=")]
 
 
-def test_grch37_is_detected_from_contig_lengths_and_warned_about_everywhere(tmp_path):
+def test_grch37_is_detected_from_contig_lengths_lifted_and_said_everywhere(tmp_path):
     result = annotate(fixture_path("grch37.vcf"), tmp_path)
-    expected = (
-        "input looks like GRCh37 (from ##contig lengths); gene names come from GRCh38 "
-        "coordinates and may be wrong"
+    lifted = (
+        "positions were lifted from GRCh37/hg19 to GRCh38 for annotation (2 record(s) lifted); "
+        "the output keeps the input's positions and gives the GRCh38 one in INFO/GAS_GRCh38"
     )
-    assert result.outputs.warnings == [expected]
-    assert _gas_warnings(result) == [f"##GAS_warning={expected}"]
-    assert f"- {expected}" in result.log
-    assert result.summary["assembly"] == {
-        "declared": "GRCh37",
-        "evidence": "##contig lengths",
-        "used": "GRCh38",
-    }
+    assert result.outputs.warnings == [lifted]
+    assert f"- {lifted}" in result.log
+    assembly = result.summary["assembly"]
+    assert assembly["input"] == "GRCh37" and assembly["annotated_on"] == "GRCh38"
+    assert assembly["lifted"] is True and assembly["lifted_records"] == 2
+    assert assembly["evidence"].startswith("2 ##contig lengths of GRCh37")
+    assert assembly["warnings"] == [lifted]
+    assert any(
+        line.startswith("##GAS_assembly=<Input=GRCh37,AnnotatedOn=GRCh38,Lifted=true,")
+        for line in result.header
+    )
 
 
 @pytest.mark.parametrize(
@@ -284,18 +287,26 @@ def test_assembly_detection(tmp_path, header_line, expected):
     )
     text = text.replace("##fileDate", header_line + "\n##fileDate")
     result = annotate(write(tmp_path, "a.vcf", text))
-    assert result.summary["assembly"]["declared"] == expected
-    warned = [w for w in result.outputs.warnings if "gene names come from GRCh38" in w]
-    assert bool(warned) == (expected not in (None, "GRCh38"))
+    assembly = result.summary["assembly"]
+    assert assembly["declared"] == expected
+    assert assembly["input"] == (expected or "unknown")
+    assert assembly["lifted"] == (expected == "GRCh37")
+    if expected is None:  # the assumption is said, not warned about (nothing contradicts it)
+        assert assembly["evidence"].endswith("GRCh38 assumed")
+        assert result.outputs.warnings == []
 
 
 def test_the_assembly_argument_is_used_and_conflicts_are_reported(tmp_path):
     path = write(tmp_path, "a.vcf", SAMPLE_TEXT)  # its header says GRCh38
     result = annotate(path, assembly="hg19")
-    assert result.summary["assembly"]["declared"] == "GRCh37"
+    assert result.summary["assembly"]["input"] == "GRCh37"
+    assert result.summary["assembly"]["requested"] == "GRCh37"
+    assert result.summary["assembly"]["lifted"] is True
     warnings = result.outputs.warnings
-    assert any("given as GRCh37 but the header looks like GRCh38" in w for w in warnings)
-    assert any("declared as GRCh37; gene names come from GRCh38" in w for w in warnings)
-    assert len(_gas_warnings(result)) == 2
+    assert any(
+        "you chose GRCh37/hg19, but the file's header looks like GRCh38" in w for w in warnings
+    )
+    assert len(_gas_warnings(result)) == 1
     plain = annotate(path, tmp_path / "o2", assembly="GRCh38")
     assert plain.outputs.warnings == []
+    assert plain.summary["assembly"]["lifted"] is False

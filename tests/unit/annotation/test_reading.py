@@ -98,12 +98,16 @@ def test_real_world_quirks_are_tolerated(tmp_path):
     assert ("17", "TP53") in chrom_genes
     assert ("NC_000017.11", "TP53") in chrom_genes  # RefSeq accession names
     assert ("chr17", "BRCA1") in chrom_genes
-    for chrom in ("chrM", "M", "MT", "GL000220.1", "chr1_KI270706v1_random"):
+    for chrom in ("GL000220.1", "chr1_KI270706v1_random"):
         i = [r[0] for r in result.records].index(chrom)
         ann = result.ann(i)
         assert ann[0][1] == "intergenic_variant"
         assert ann[0][3] == "" and ann[0][14] == ""  # no nearest gene, no distance
         assert "GENE" not in result.info(i)
+    for chrom in ("chrM", "M", "MT"):  # the built-in rCRS: the D-loop, upstream of MT-TF
+        i = [r[0] for r in result.records].index(chrom)
+        entries = {(e[1], e[3]) for e in result.ann(i)}
+        assert ("upstream_gene_variant", "MT-TF") in entries
     assert s["counts"]["by_chromosome"]["MT"] == 3  # chrM, M and MT together
     assert s["counts"]["by_chromosome"]["17"] == 4
     # undeclared keys and odd values pass through untouched
@@ -111,7 +115,8 @@ def test_real_world_quirks_are_tolerated(tmp_path):
     assert result.records[0][5] == "-Infinity"
     assert result.records[0][3:5] == ["c", "t"]
     assert result.info(0)["TITV"] == "ts"
-    assert any("chrM" in w and "no genes" in w for w in result.outputs.warnings)
+    assert any("GL000220.1" in w and "no genes" in w for w in result.outputs.warnings)
+    assert not any("chrM" in w for w in result.outputs.warnings)
 
 
 def test_crlf_line_endings_are_read_and_the_output_uses_lf(tmp_path):
