@@ -66,7 +66,7 @@ OUR_INFO_HEADERS = [
 ]
 LIFT_INFO_HEADERS = [
     '##INFO=<ID=GAS_GRCh38,Number=1,Type=String,Description="Where the record is in GRCh38 '
-    '(chrom:pos, UCSC names): the position it was annotated at, lifted with UCSC\'s chain (GAS)">',
+    "(chrom:pos, UCSC names): the position it was annotated at, lifted with UCSC's chain (GAS)\">",
     '##INFO=<ID=GAS_LIFTOVER,Number=1,Type=String,Description="WARNING_NOT_LIFTED:<reason>: the '
     "record could not be lifted to GRCh38 and was not annotated (reasons: not_in_GRCh38, "
     "spans_a_break, other_chromosome, several_places, strand_flip_indel, symbolic_allele, "

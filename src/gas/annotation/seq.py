@@ -38,6 +38,7 @@ def start_codons(table: dict[str, str]) -> frozenset[str]:
     """The initiator codons of a codon table made here (ATG for any other)."""
     return START_CODONS.get(id(table), frozenset({"ATG"}))
 
+
 THREE_LETTER = {
     "A": "Ala",
     "R": "Arg",

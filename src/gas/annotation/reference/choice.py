@@ -86,9 +86,14 @@ def plan_assembly(requested: str | None, call: AssemblyCall, reference: str) -> 
     def mt_of(chrom: str) -> str:
         return mt_sequence(call, mt_assembly, chrom)[0]
 
-    needs_lifter = lift_source is not None or call.mt == YORUBA_MT or mt_assembly in (
-        GRCH37,
-        NCBI36,
+    needs_lifter = (
+        lift_source is not None
+        or call.mt == YORUBA_MT
+        or mt_assembly
+        in (
+            GRCH37,
+            NCBI36,
+        )
     )
     return AssemblyPlan(
         requested=chosen,

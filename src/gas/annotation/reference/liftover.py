@@ -51,11 +51,15 @@ class Lifted:
         return f"{self.chrom}:{self.pos}"
 
 
-def _chain(assembly: str):  # type: ignore[no-untyped-def]
-    from liftover import ChainFile
+class _Chain:
+    """One chain file: lookups by UCSC contig name, and the names it has."""
 
-    path = data_file("liftover", CHAIN_FILES[assembly])
-    return ChainFile(str(path), UCSC_NAME[assembly], "hg38")
+    def __init__(self, assembly: str):
+        from liftover import ChainFile
+
+        path = data_file("liftover", CHAIN_FILES[assembly])
+        self.file = ChainFile(str(path), UCSC_NAME[assembly], "hg38")
+        self.names = frozenset(self.file.keys())
 
 
 class Lifter:
@@ -68,8 +72,8 @@ class Lifter:
 
     def __init__(self, source: str | None, mt_of: Callable[[str], str]):
         self.source = source
-        self._nuclear = _chain(source) if source is not None else None
-        self._mt_chain = None
+        self._nuclear = _Chain(source) if source is not None else None
+        self._mt_chain: _Chain | None = None
         self._mt_of = mt_of
         self._mt_mode: dict[str, str] = {}
 
@@ -93,7 +97,7 @@ class Lifter:
             if mode == RCRS:
                 return Lifted("chrM", pos, ref, alt) if self._nuclear is not None else None
             if self._mt_chain is None:
-                self._mt_chain = _chain("GRCh37")  # hg19's chrM chain (hg18's is the same)
+                self._mt_chain = _Chain("GRCh37")  # hg19's chrM chain (hg18's is the same)
             chain = self._mt_chain
             ucsc = "chrM"
         elif self._nuclear is None:
@@ -104,15 +108,14 @@ class Lifter:
         return self._lift(chain, ucsc, pos, ref, alt)
 
     @staticmethod
-    def _lift(chain, ucsc: str, pos: int, ref: str, alt: str) -> Lifted | str:  # type: ignore[no-untyped-def]
+    def _lift(chain: _Chain, ucsc: str, pos: int, ref: str, alt: str) -> Lifted | str:
         if "<" in alt or "[" in alt or "]" in alt:
             return "symbolic_allele"
+        if ucsc not in chain.names:
+            return "unknown_contig"
         if pos < 1 or pos + len(ref) - 1 > _MAX_POS:
             return "not_in_GRCh38"
-        try:
-            table = chain[ucsc]
-        except (KeyError, ValueError):
-            return "unknown_contig"
+        table = chain.file[ucsc]
         first = table[pos - 1]
         if not first:
             return "not_in_GRCh38"

@@ -42,7 +42,7 @@ _bundle: Bundle | None = None
 
 
 def hgnc_symbol(ncbi_name: str) -> str:
-    """HGNC's symbol of an MT gene from NCBI's name: ``TRNL1`` → ``MT-TL1``, ``ND1`` → ``MT-ND1``."""
+    """HGNC symbol of an MT gene from NCBI's name: ``TRNL1`` → ``MT-TL1``, ``ND1`` → ``MT-ND1``."""
     if ncbi_name in _HGNC_SPECIAL:
         return _HGNC_SPECIAL[ncbi_name]
     if ncbi_name.startswith("TRN"):

@@ -212,9 +212,7 @@ class AssemblyDetector:
             example = self._length_examples[assembly]
             what = f"{n} ##contig lengths" if n > 1 else "the ##contig length"
             signals.append(
-                _Signal(
-                    assembly, _BY_CONTIG + (n > 1), f"{what} of {assembly} (e.g. {example})"
-                )
+                _Signal(assembly, _BY_CONTIG + (n > 1), f"{what} of {assembly} (e.g. {example})")
             )
         result = AssemblyCall(reference_name=self._reference_name)
         if self._chr_names or self._plain_names:
