@@ -285,9 +285,12 @@ def tokens_create(email: str, label: str) -> None:
 )
 @click.option(
     "--assembly",
-    default=None,
-    type=click.Choice(["GRCh38", "GRCh37"]),
-    help="Assembly of the input, when its header does not say.",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "GRCh38", "GRCh37", "NCBI36"]),
+    help="Assembly of the input. auto: detect it from the header (##reference, ##contig "
+    "lengths, the reference in tool command lines …). GRCh37 and NCBI36 inputs are lifted to "
+    "GRCh38 unless a bundle of their own assembly is installed.",
 )
 @click.option("--csq", is_flag=True, help="Also write VEP's CSQ field (needs --refdata).")
 @click.option("--tsv", is_flag=True, help="Also write OUTDIR/<name>.annot.tsv (needs --refdata).")
@@ -312,7 +315,7 @@ def annotate(
     from gas import annotation
     from gas.annotation.bundle import BundleError
 
-    kwargs: dict[str, Any] = {"assembly": assembly}
+    kwargs: dict[str, Any] = {"assembly": None if assembly == "auto" else assembly}
     if refdata is not None:
         kwargs["refdata"] = refdata
     if csq:
@@ -433,7 +436,8 @@ def refdata_build(
     "--mirror",
     default=None,
     envvar="GAS_REFDATA_MIRROR",
-    help="Base URL of a mirror with the official layout (default: the official sites).",
+    help="Base URL of a mirror with the official layout (default: the official sites; "
+    "or set GAS_REFDATA_MIRROR).",
 )
 @click.option(
     "-o",
@@ -448,14 +452,30 @@ def refdata_fetch(
 ) -> None:
     """Download ASSEMBLY's Ensembl FASTA and GTF (and ClinVar), check them, build a bundle.
 
-    Interrupted downloads resume where they stopped. Prints the bundle directory last.
+    \b
+    Downloads (gzipped; Ensembl 112 GRCh38 shown, GRCh37 is much the same):
+      primary-assembly genome FASTA   about 0.9 GB
+      GTF gene models                 about 50-60 MB
+      ClinVar VCF                     about 100-200 MB (it grows every week)
+    The bundle built from them takes about 3.7 GB: the genome at one byte per
+    base (3.1 GB), transcripts (about 60 MB) and ClinVar (about 0.5 GB).
+    Have about 5 GB free in the output directory (the bundle plus the downloads,
+    which are kept), and 3.7 GB more to rebuild over a bundle of the same name
+    (the old one stays until the new one is complete).
+
+    Downloads are kept in OUTDIR/.downloads/ASSEMBLY: verified files are re-used,
+    and an interrupted download resumes from its .part file when the command is
+    run again. If a download fails (no network, DNS, refused, timeout, HTTP
+    error) the command names the URL and stops with exit status 1, leaving no
+    half-built bundle; download from another server with the official layout
+    with --mirror URL or GAS_REFDATA_MIRROR=URL. Prints the bundle directory last.
     """
     from gas.annotation.bundle import BundleError
     from gas.annotation.fetch import fetch
     from gas.annotation.genemodels import GeneModelError
     from gas.annotation.genome import FastaError
 
-    bars: dict[str, Any] = {}
+    bars: dict[str, Any] = {}  # the progress bars still on screen
 
     def progress(file_name: str, done: int, total: int | None) -> None:
         bar = bars.get(file_name)
@@ -467,7 +487,7 @@ def refdata_fetch(
             return
         bar.update(done - bar.pos)
         if total is not None and done >= total:
-            bar.__exit__(None, None, None)
+            bars.pop(file_name).__exit__(None, None, None)
 
     try:
         result = fetch(
@@ -481,6 +501,12 @@ def refdata_fetch(
         )
     except (BundleError, GeneModelError, FastaError) as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the local disk: full, read-only, no permission …
+        where = f": {exc.filename}" if exc.filename else ""
+        raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+    finally:
+        for bar in bars.values():  # end an interrupted bar's line before the error
+            bar.__exit__(None, None, None)
     click.echo(str(result.path))
 
 

@@ -136,3 +136,39 @@ def test_positions_beyond_grch38_chromosome_ends_are_a_prominent_warning(tmp_pat
     assert any(
         "1 record(s) have a POS beyond the end of their chromosome in GRCh38" in w for w in warnings
     )
+
+
+def test_a_bundle_of_the_inputs_own_assembly_is_used_natively(tmp_path, monkeypatch, handmade):
+    from gas.annotation.bundle import build_bundle
+
+    from . import refhelpers as rh
+
+    refdata = tmp_path / "refdata"
+    build_bundle(
+        name="grch37-test",
+        assembly="GRCh37",
+        fasta=handmade.base / "ref.fa",
+        gene_models=handmade.base / "ref.gtf",
+        gene_model_format="gtf",
+        out_dir=refdata,
+    )
+    monkeypatch.setenv("GAS_REFDATA_DIR", str(refdata))
+    tx = rh.TRANSCRIPTS[0]
+    pos = sorted(tx.exons)[0][0] + 1
+    text = _header("##reference=hs37d5") + _records(f"1 {pos} . {handmade.ref(pos)} N")
+    result = annotate(write(tmp_path, "b37.vcf", text))
+    assembly = result.summary["assembly"]
+    assert (assembly["input"], assembly["annotated_on"], assembly["lifted"]) == (
+        "GRCh37",
+        "GRCh37",
+        False,
+    )
+    assert result.summary["engine"]["level"] == "transcript"
+    assert "GAS_GRCh38" not in result.info(0)
+    assert any(e[5] == "transcript" for e in result.ann(0))
+    # a GRCh38 input next to it still gets the built-in GRCh38 table
+    plain = annotate(
+        write(tmp_path, "g38.vcf", _header("##reference=GRCh38") + _records("1 11796321 . G A")),
+        tmp_path / "o38",
+    )
+    assert plain.summary["engine"]["level"] == "gene"
