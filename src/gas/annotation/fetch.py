@@ -5,13 +5,22 @@ NCBI's ClinVar VCF. Downloads resume (HTTP ``Range``) from a ``.part`` file, and
 is checked against the checksum its site publishes: Ensembl's ``CHECKSUMS`` (the BSD
 ``sum`` of each file) and ClinVar's ``.md5``. A mirror with the same layout can stand in for
 the official hosts (``mirror``), which is how the tests run against a local HTTP server.
+
+A network failure (DNS, refused connection, timeout, HTTP error) is a :class:`DownloadFailed`
+whose one-line message names the URL and suggests a mirror. Files that finished downloading
+stay under ``.downloads/ASSEMBLY`` to be re-used, an interrupted one as its ``.part`` file to
+be resumed; no bundle directory is left behind (the build works in a temporary directory) and
+no directory this run created is left empty.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
+import math
 import os
 import shutil
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -27,6 +36,31 @@ NCBI = "https://ftp.ncbi.nlm.nih.gov"
 ENSEMBL_RELEASE = 112
 
 CHUNK = 1 << 20
+
+# What a fetch takes, approximately (Ensembl 112, ClinVar of 2025; GRCh37 is much the same),
+# for ``gas refdata fetch --help``. Downloads, gzipped, kept under .downloads/ASSEMBLY:
+APPROX_DOWNLOAD_BYTES = {
+    "genome": 900_000_000,  # Homo_sapiens.*.dna.primary_assembly.fa.gz: about 0.9 GB
+    "gene_models": 55_000_000,  # the GTF: 50-60 MB
+    "known_variants": 200_000_000,  # clinvar.vcf.gz: 100-200 MB, growing every week
+}
+# What the builder writes: the genome at one byte per base (GRCh38's primary assembly,
+# unplaced scaffolds included, is 3.1 Gbases); transcripts (about 250,000 rows of 60 bytes,
+# 1.7 M exons of 16, ids: about 60 MB); ClinVar (about 3.5 M alleles at about 150 bytes each:
+# key, hash, id and CLNSIG/CLNREVSTAT/CLNDN with their offsets: about 0.5 GB).
+APPROX_BUNDLE_BYTES = {
+    "genome": 3_100_000_000,
+    "gene_models": 60_000_000,
+    "known_variants": 500_000_000,
+}
+
+
+def disk_needed_gb(clinvar: bool = True) -> int:
+    """The free space a fetch needs, in whole GB (10^9 bytes), rounded up: the downloads
+    (which are kept) plus the bundle."""
+    roles = [r for r in APPROX_DOWNLOAD_BYTES if clinvar or r != "known_variants"]
+    total = sum(APPROX_DOWNLOAD_BYTES[r] + APPROX_BUNDLE_BYTES[r] for r in roles)
+    return math.ceil(total / 1e9)
 
 
 @dataclass(frozen=True)
@@ -95,6 +129,67 @@ class FetchError(BundleError):
     """A download that failed or did not match its published checksum."""
 
 
+MIRROR_HINT = "--mirror URL (or GAS_REFDATA_MIRROR=URL)"
+
+
+class DownloadFailed(FetchError):
+    """The network failed us: ``url`` could not be read, for ``reason``.
+
+    The message is one line that names the URL and suggests a mirror (``mirror`` is the one in
+    use, if any, set by :func:`fetch`); ``kept`` is how many bytes of an interrupted download
+    are kept in its ``.part`` file for the next run to resume from.
+    """
+
+    def __init__(self, url: str, reason: str, *, kept: int = 0) -> None:
+        super().__init__(url, reason)
+        self.url = url
+        self.reason = reason
+        self.kept = kept
+        self.mirror: str | None = None
+
+    def __str__(self) -> str:
+        message = f"could not download {self.url}: {self.reason}"
+        if self.kept:
+            message += f" ({self.kept:,} bytes received are kept; run the command again to resume)"
+        if self.mirror:
+            return (
+                f"{message}. Check that the mirror {self.mirror} is up and has the official "
+                f"layout, or download from another server with {MIRROR_HINT}."
+            )
+        return (
+            f"{message}. Check the network connection, or download from a mirror with the "
+            f"official layout: {MIRROR_HINT}."
+        )
+
+
+def _reason(exc: BaseException, timeout: float | None = None) -> str:
+    """Why a request failed, in a few words for people."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason or ''}".strip()
+    if isinstance(exc, urllib.error.URLError):
+        if isinstance(exc.reason, BaseException):
+            return _reason(exc.reason, timeout)
+        return " ".join(str(exc.reason).split())
+    if isinstance(exc, socket.gaierror):
+        return "the host name could not be resolved (DNS)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the connection was refused"
+    if isinstance(exc, TimeoutError):
+        return "timed out" + (f" after {timeout:g} s" if timeout else "")
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the server closed the connection without answering"
+    if isinstance(exc, ConnectionResetError):
+        return "the connection was reset"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the connection closed before the end of the file"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# What reading from the network can raise (HTTPError and URLError are OSErrors).
+_NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+
 Progress = Callable[[str, int, int | None], None]
 
 
@@ -112,9 +207,10 @@ def download(url: str, dest: Path, progress: Progress | None = None, timeout: fl
         if exc.code == 416 and have:  # the part file is already complete
             os.replace(part, dest)
             return dest
-        raise FetchError(f"download of {url} failed: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise FetchError(f"download of {url} failed: {exc}") from None
+        raise DownloadFailed(url, _reason(exc), kept=have) from None
+    except _NETWORK_ERRORS as exc:
+        raise DownloadFailed(url, _reason(exc, timeout), kept=have) from None
+    failure: BaseException | None = None
     with response:
         if response.status == 206:
             mode = "ab"
@@ -127,15 +223,23 @@ def download(url: str, dest: Path, progress: Progress | None = None, timeout: fl
             progress(dest.name, done, total)
         with open(part, mode) as out:
             while True:
-                block = response.read(CHUNK)
+                try:
+                    block = response.read(CHUNK)
+                except _NETWORK_ERRORS as exc:  # what arrived stays in the part file
+                    failure = exc
+                    break
                 if not block:
                     break
                 out.write(block)
                 done += len(block)
                 if progress:
                     progress(dest.name, done, total)
-    if total is not None and done != total:
-        raise FetchError(f"download of {url} stopped at {done} of {total} bytes; run again")
+    if failure is None and total is not None and done != total:
+        failure = http.client.IncompleteRead(b"", total - done)
+    if failure is not None:
+        if done == 0:
+            part.unlink(missing_ok=True)  # nothing to resume from
+        raise DownloadFailed(url, _reason(failure, timeout), kept=done)
     os.replace(part, dest)
     return dest
 
@@ -149,9 +253,10 @@ def _fetch_text(url: str, timeout: float = 60) -> str:
     _check_scheme(url)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
-            return response.read().decode("utf-8", "replace")
-    except (urllib.error.URLError, OSError) as exc:
-        raise FetchError(f"could not read the checksums at {url}: {exc}") from None
+            text: str = response.read().decode("utf-8", "replace")
+            return text
+    except _NETWORK_ERRORS as exc:
+        raise DownloadFailed(url, _reason(exc, timeout)) from None
 
 
 def verify(item: Download, path: Path, checksum_text: str) -> str:
@@ -169,11 +274,11 @@ def verify(item: Download, path: Path, checksum_text: str) -> str:
     for line in checksum_text.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[-1] == name:
-            expected = (int(parts[0]), int(parts[1]))
+            published = (int(parts[0]), int(parts[1]))
             got = bsd_sum(path)
-            if got != expected:
-                raise FetchError(f"{name}: checksum {got} does not match CHECKSUMS {expected}")
-            return f"sum {expected[0]} {expected[1]}"
+            if got != published:
+                raise FetchError(f"{name}: checksum {got} does not match CHECKSUMS {published}")
+            return f"sum {published[0]} {published[1]}"
     raise FetchError(f"{name} is not listed in its CHECKSUMS file")
 
 
@@ -188,11 +293,55 @@ def fetch(
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Download (or resume, or reuse verified files) and build the bundle."""
-    say = log or (lambda _m: None)
+    """Download (or resume, or reuse verified files) and build the bundle.
+
+    On failure nothing half-made is left: no bundle directory, and no directory this run
+    created that is still empty; finished downloads and ``.part`` files stay for the next run.
+    """
     items = plan(assembly, clinvar=clinvar)
-    where = download_dir or (Path(out_dir) if out_dir else refdata_dir()) / ".downloads" / assembly
-    where.mkdir(parents=True, exist_ok=True)
+    base = Path(out_dir) if out_dir else refdata_dir()
+    where = download_dir or base / ".downloads" / assembly
+    created = [_make_dirs(where), _make_dirs(base)]
+    try:
+        return _fetch(assembly, items, where, name, mirror, out_dir, progress, log)
+    except BaseException as exc:
+        if isinstance(exc, DownloadFailed):
+            exc.mirror = mirror
+        for chain in created:
+            _remove_if_empty(chain)
+        raise
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """``mkdir -p path``; returns the directories it created, deepest first."""
+    created = []
+    missing = path
+    while not missing.exists() and missing != missing.parent:
+        created.append(missing)
+        missing = missing.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_if_empty(created: list[Path]) -> None:
+    for directory in created:  # deepest first; stops at the first one that holds something
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+
+
+def _fetch(
+    assembly: str,
+    items: list[Download],
+    where: Path,
+    name: str | None,
+    mirror: str | None,
+    out_dir: Path | None,
+    progress: Progress | None,
+    log: Callable[[str], None] | None,
+) -> BuildResult:
+    say = log or (lambda _m: None)
     paths: dict[str, Path] = {}
     for item in items:
         dest = where / item.file_name
