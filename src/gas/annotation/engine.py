@@ -26,12 +26,30 @@ from typing import TextIO
 import numpy as np
 
 from . import alleles as al
-from .ann import ANN_HEADER, ERROR_CHROMOSOME_NOT_FOUND, genic_prefix, intergenic_prefix
+from . import so
+from .ann import (
+    ANN_HEADER,
+    ERROR_CHROMOSOME_NOT_FOUND,
+    INTRAGENIC,
+    MODIFIER,
+    genic_prefix,
+    intergenic_prefix,
+)
 from .errors import InvalidInputError, invalid_line
 from .genes import ASSEMBLY, REFERENCE_NAME, REFERENCE_SHORT, GeneTable, default_gene_table
 from .header import VcfHeader, is_column_line, normalize_assembly, not_a_vcf
 from .intervals import IntervalIndex
 from .limits import InputLimits
+from .output.results_store import (
+    FILE_SUFFIX as STORE_SUFFIX,
+)
+from .output.results_store import (
+    ResultsStoreWriter,
+    Rows,
+    add_unannotated_row,
+    add_unlifted_rows,
+    record_rows,
+)
 from .reference.assemblies import GRCH38, RCRS, UNKNOWN, chromosome_lengths
 from .reference.choice import DISPLAY, AssemblyPlan, mt_note, plan_assembly
 from .reference.liftover import NOT_LIFTED, REASONS, Lifter
@@ -97,6 +115,8 @@ class AnnotationOutputs:
     summary: dict[str, object] = field(compare=False)
     warnings: list[str] = field(compare=False)
     tsv: Path | None = None
+    #: the results store (Parquet, one row per allele and transcript), when written
+    results_store: Path | None = None
 
 
 def output_stem(input_name: str) -> str:
@@ -139,6 +159,7 @@ def annotate_file(
     tsv: bool = False,
     per_transcript: bool = False,
     workers: int | None = None,
+    results_store: bool = True,
 ) -> AnnotationOutputs:
     """Annotate one VCF (plain, gzip or bgzip; VCF 3.3–4.4).
 
@@ -182,6 +203,8 @@ def annotate_file(
         "log": output_dir / f"{stem}.count.log",
         "json": output_dir / f"{stem}.summary.json",
     }
+    if results_store:
+        finals["store"] = output_dir / f"{stem}{STORE_SUFFIX}"
     tsv_unavailable = tsv and bundle is None
     if tsv and bundle is not None:
         finals["tsv"] = output_dir / f"{stem}.annot.tsv"
@@ -221,6 +244,10 @@ def annotate_file(
                     "no CSQ field was written: it needs a reference bundle with transcripts "
                     "(--refdata)"
                 )
+            store = None
+            if results_store:
+                store = stack.enter_context(contextlib.closing(ResultsStoreWriter(temps["store"])))
+                run.rows_sink = store.add
             run.read(source, progress)
             assembly_report = run.assembly_report()
             finished_wall = datetime.now(UTC)
@@ -248,6 +275,9 @@ def annotate_file(
                 mitochondrial=run.mt_detail(),
             )
         summary_data = summary(info)
+        if store is not None:
+            summary_data["results_store"] = {"rows": store.rows, "file": finals["store"].name}
+            summary_data["top_genes"] = store.top_genes()
         temps["json"].write_text(json.dumps(summary_data, indent=2) + "\n", encoding="utf-8")
         temps["log"].write_text(count_log(info), encoding="utf-8")
         for key in finals:
@@ -266,6 +296,7 @@ def annotate_file(
         summary=summary_data,
         warnings=list(info.warnings),
         tsv=finals.get("tsv"),
+        results_store=finals.get("store"),
     )
 
 
@@ -344,6 +375,8 @@ class _Annotator:
         #: the mitochondrial annotator of a gene-level run (built-in rCRS), made on first use
         self.route_mt = False
         self._mt_annotator: _Annotator | None = None
+        #: where rows of the results store go (None: no store is written)
+        self.rows_sink: Callable[[Rows], None] | None = None
         self._is_mt_name: dict[str, bool] = {}
 
     what_may_be_wrong = "gene names"
@@ -662,6 +695,7 @@ class _Annotator:
                 "plan",
                 "lifter",
                 "_chrom_lengths",
+                "rows_sink",
             ):
                 setattr(mt, name, getattr(self, name))
             self._mt_annotator = mt
@@ -923,9 +957,11 @@ class _Annotator:
         emit = out_lines.append
         genic = 0
         lifts = chunk.lifts
+        rows = Rows() if self.rows_sink is not None else None
         for r, parts in enumerate(records):
             q0 = first_q[r]
             q1 = first_q[r + 1]
+            row0 = len(rows) if rows is not None else 0
             lift = lifts[r] if lifts is not None else None
             if lift is not None and lift[0] is not None:
                 parts[0], parts[1], parts[3], parts[4] = lift[0]  # the input's own position
@@ -952,6 +988,9 @@ class _Annotator:
                             ann.append(prefix + genic_tail[hits[0]])
                         else:
                             ann.extend([prefix + genic_tail[g] for g in hits])
+                        if rows is not None:
+                            for k, g in enumerate(hits):
+                                add_gene_row(rows, genes, allele, q - q0 + 1, q_class[q], g, k == 0)
                     continue
                 lg = left_l[q]
                 rg = right_l[q]
@@ -982,6 +1021,8 @@ class _Annotator:
                     ann.append(
                         f"{prefix}{names}|{ids}|intergenic_region|{ids}||||||||{distance}|{error}"
                     )
+                    if rows is not None:
+                        add_intergenic_row(rows, allele, q - q0 + 1, q_class[q], distance, error)
             if q1 - q0 == 1:
                 added = f"VC={q_class[q0]};TITV={q_titv[q0]}"
             else:
@@ -1002,10 +1043,16 @@ class _Annotator:
             info = parts[7]
             if may_have_our_keys and our_keys(info):
                 info = self._drop_our_keys(info, chunk.line_no[r])
+            if rows is not None:
+                if lift is not None and lift[0] is None:
+                    add_unlifted_rows(rows, chunk, r, lift[1])
+                record_rows(rows, row0, chunk.line_no[r], parts, lift, _has_rsid(parts[2]))
             parts[7] = added if info == "." or not info else f"{info};{added}"
             emit("\t".join(parts))
         emit("")
         self.out.write("\n".join(out_lines))
+        if rows is not None:
+            self.rows_sink(rows)  # type: ignore[misc]
 
         counts = self.counts
         nrec = len(records)
@@ -1097,6 +1144,38 @@ class _Annotator:
             else:
                 kept.append(item)
         return ";".join(kept) if kept else "."
+
+
+def _has_rsid(ident: str) -> bool:
+    return "rs" in ident and (
+        (ident.startswith("rs") and ident[2:].isdigit()) or bool(_RSID_RE.search(ident))
+    )
+
+
+def add_gene_row(
+    rows: Rows, genes: GeneTable, alt: str, allele_no: int, vclass: str, g: int, top: bool
+) -> None:
+    """A results-store row of the gene level: the allele lies in gene ``g``."""
+    add_unannotated_row(rows, alt, allele_no, vclass, None)
+    c = rows.cols
+    c["gene"][-1] = genes.symbol[g]
+    c["gene_id"][-1] = genes.gene_id[g] or None
+    c["biotype"][-1] = genes.biotype[g]
+    c["consequence"][-1] = c["most_severe"][-1] = INTRAGENIC
+    c["impact"][-1] = MODIFIER
+    c["severity"][-1] = len(so.TERMS)
+    c["top"][-1] = top
+
+
+def add_intergenic_row(
+    rows: Rows, alt: str, allele_no: int, vclass: str, distance: str, error: str
+) -> None:
+    add_unannotated_row(rows, alt, allele_no, vclass, error or None)
+    c = rows.cols
+    c["consequence"][-1] = c["most_severe"][-1] = so.INTERGENIC
+    c["impact"][-1] = MODIFIER
+    c["severity"][-1] = so.RANK[so.INTERGENIC]
+    c["distance"][-1] = int(distance) if distance else None
 
 
 def _mt_name(chrom: str) -> bool:

@@ -29,8 +29,10 @@ from .intervals import IntervalIndex
 from .knownvars import allele_hash
 from .limits import InputLimits
 from .normalize import normalize
+from .output.results_store import Rows, add_unlifted_rows, record_rows
+from .output.results_store import allele_frequency as _allele_frequency
 from .report import Counts, Warnings
-from .transcripts import CANONICAL, CDS_END_NF, CDS_START_NF, TxModel
+from .transcripts import CANONICAL, CDS_END_NF, CDS_START_NF, MANE, TxModel
 
 WARNING_REF = "WARNING_REF_DOES_NOT_MATCH_GENOME"
 INFO_REALIGN = "INFO_REALIGN_3_PRIME"
@@ -184,6 +186,8 @@ class TranscriptAnnotator(_Annotator):
         #: (upstream?, distance) -> its TxEffect (at most 2 x 5,001 of them)
         self._flank_effects: dict[tuple[bool, int], TxEffect] = {}
         self._gene_names: dict[int, str] = {}
+        #: per transcript: the results store's fixed columns
+        self._store_tx: dict[int, tuple[Any, ...]] = {}
         self.index: IntervalIndex = bundle.tx_index
         self.tx_order = self.index.order
         self.by_consequence: Counter[str] = Counter()
@@ -259,6 +263,9 @@ class TranscriptAnnotator(_Annotator):
     def _start_chunk_stats(self) -> None:
         """In a worker: fresh outputs and counters for one chunk."""
         self.out = io.StringIO()
+        self._worker_rows = Rows()
+        if self.rows_sink is not None:
+            self.rows_sink = self._worker_rows.extend
         if self.options.tsv is not None:
             self.options.tsv = io.StringIO()
         self.warnings = Warnings()
@@ -284,6 +291,7 @@ class TranscriptAnnotator(_Annotator):
             "by_location": self.by_location,
             "known_by_source": self.known_by_source,
             "numbers": (self.known_alleles, self.known_records, self.ref_mismatches),
+            "rows": self._worker_rows if self.rows_sink is not None else None,
         }
 
     def _merge(self, r: dict[str, Any]) -> None:
@@ -308,6 +316,8 @@ class TranscriptAnnotator(_Annotator):
         self.by_impact.update(r["by_impact"])
         self.by_location.update(r["by_location"])
         self.known_by_source.update(r["known_by_source"])
+        if r["rows"] is not None and self.rows_sink is not None:
+            self.rows_sink(r["rows"])
         alleles, records, mismatches = r["numbers"]
         self.known_alleles += alleles
         self.known_records += records
@@ -553,8 +563,11 @@ class TranscriptAnnotator(_Annotator):
         gene_names = self._gene_names
         ann_of = self._ann
         lifts = chunk.lifts
+        rows = Rows() if self.rows_sink is not None else None
+        store_hit = self._store_hit
         for r, parts in enumerate(chunk.records):
             q0, q1 = first_q[r], first_q[r + 1]
+            row0 = len(rows) if rows is not None else 0
             lift = lifts[r] if lifts is not None else None
             if lift is not None and lift[0] is not None:
                 parts[0], parts[1], parts[3], parts[4] = lift[0]  # the input's own position
@@ -585,6 +598,17 @@ class TranscriptAnnotator(_Annotator):
                         name = gene_names.get(tx.gene)
                         genes[name if name is not None else self._gene_name(tx)] = None
                     ann.append(ann_of(allele_esc, hit, flags))
+                    if rows is not None:
+                        store_hit(
+                            rows,
+                            query,
+                            allele_text,
+                            q - q0 + 1,
+                            chunk.q_class[q],
+                            hit,
+                            hit is hits[0],
+                            existing,
+                        )
                     if csq:
                         csq_entries.append(self._csq(query.csq_allele, hit, existing))
                 if tsv is not None:
@@ -624,12 +648,25 @@ class TranscriptAnnotator(_Annotator):
             info = parts[7]
             if may_have_our_keys and our_keys(info):
                 info = self._drop_our_keys(info, chunk.line_no[r])
+            if rows is not None:
+                if lift is not None and lift[0] is None:
+                    add_unlifted_rows(rows, chunk, r, lift[1])
+                record_rows(
+                    rows,
+                    row0,
+                    chunk.line_no[r],
+                    parts,
+                    lift,
+                    bool(record_ids or _RSID_RE.search(parts[2])),
+                )
             parts[7] = added if info == "." or not info else f"{info};{added}"
             emit("\t".join(parts))
         emit("")
         self.out.write("\n".join(out_lines))
         if tsv is not None and tsv_rows:
             tsv.write("\n".join(tsv_rows) + "\n")
+        if rows is not None:
+            self.rows_sink(rows)  # type: ignore[misc]
 
         counts = self.counts
         nrec = len(chunk.records)
@@ -641,6 +678,74 @@ class TranscriptAnnotator(_Annotator):
         counts.by_class.update(chunk.q_class)
         counts.titv.update(chunk.q_titv)
         counts.add_chromosomes(Counter(chunk.chroms))
+
+    def _store_hit(
+        self,
+        rows: Rows,
+        query: _Query,
+        alt: str,
+        allele_no: int,
+        vclass: str,
+        hit: _Hit,
+        top: bool,
+        existing: str,
+    ) -> None:
+        """One row of the results store: what ANN says of this allele and transcript."""
+        c = rows.cols
+        e = hit.effect
+        tx = hit.tx
+        if tx is not None:
+            fixed = self._store_tx.get(tx.index)
+            if fixed is None:
+                bundle = self.bundle
+                fixed = self._store_tx[tx.index] = (
+                    bundle.gene_name[tx.gene].decode() or None,
+                    bundle.gene_id[tx.gene].decode() or None,
+                    tx.tx_id,
+                    tx.biotype,
+                    bool(tx.flags & CANONICAL),
+                    bool(tx.flags & MANE),
+                    tx.coding,
+                )
+            gene, gene_id, tx_id, biotype, canonical, mane, coding = fixed
+            incomplete = self._tx_ann_parts(tx)[1]
+        else:
+            gene = gene_id = tx_id = biotype = None
+            canonical = mane = coding = False
+            incomplete = ""
+        terms = e.terms
+        c["alt"].append(alt)
+        c["allele"].append(allele_no)
+        c["variant_class"].append(vclass)
+        c["gene"].append(gene)
+        c["gene_id"].append(gene_id)
+        c["transcript"].append(tx_id)
+        c["biotype"].append(biotype)
+        c["canonical"].append(canonical)
+        c["mane"].append(mane)
+        c["coding"].append(coding)
+        c["consequence"].append(terms[0] if len(terms) == 1 else "&".join(terms))
+        c["most_severe"].append(terms[0])
+        c["impact"].append(so.IMPACT[terms[0]])
+        c["severity"].append(so.RANK[terms[0]])
+        c["hgvsc"].append(e.hgvs_c or None)
+        c["hgvsp"].append(e.hgvs_p or None)
+        c["exon"].append(e.exon or None)
+        c["intron"].append(e.intron or None)
+        c["protein_position"].append(e.aa_pos or None)
+        c["amino_acids"].append(e.amino_acids or None)
+        c["distance"].append(e.distance)
+        c["known_ids"].append(existing or None)
+        values = query.known_values
+        c["clinvar"].append(values.get("ClinVar_CLNSIG") if values else None)
+        c["af"].append(_allele_frequency(values) if values else None)
+        notes = list(query.flags) + e.flags
+        if e.shifted:
+            notes.append(INFO_REALIGN)
+        if incomplete:
+            notes.append(incomplete)
+        c["warnings"].append("&".join(notes) or None)
+        c["top"].append(top)
 
     def _gene_name(self, tx: TxModel) -> str:
         name = self._gene_names.get(tx.gene)

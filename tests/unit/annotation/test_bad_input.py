@@ -260,4 +260,9 @@ def test_existing_outputs_are_not_replaced_by_a_failed_run(tmp_path):
     with pytest.raises(InvalidInputError):
         annotate_file(good, tmp_path / "out")
     assert first.annotated_vcf.read_bytes() == before
-    assert sorted(os.listdir(tmp_path / "out")) == ["s.annot.vcf", "s.count.log", "s.summary.json"]
+    assert sorted(os.listdir(tmp_path / "out")) == [
+        "s.annot.vcf",
+        "s.count.log",
+        "s.summary.json",
+        "s.variants.parquet",
+    ]

@@ -49,10 +49,12 @@ def test_outputs_are_named_after_the_output_name(tmp_path):
     assert outputs.annotated_vcf == tmp_path / "out" / "patient 1.annot.vcf"
     assert outputs.count_log == tmp_path / "out" / "patient 1.count.log"
     assert outputs.summary_json == tmp_path / "out" / "patient 1.summary.json"
+    assert outputs.results_store == tmp_path / "out" / "patient 1.variants.parquet"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "patient 1.annot.vcf",
         "patient 1.count.log",
         "patient 1.summary.json",
+        "patient 1.variants.parquet",
     ]
     assert "Input: patient 1.vcf.gz (VCFv4.2, plain text)" in outputs.count_log.read_text()
 

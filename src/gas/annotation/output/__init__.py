@@ -1,0 +1,1 @@
+"""What the engine writes (the ANN/CSQ/TSV writers move here with the staged layout)."""
