@@ -596,6 +596,7 @@ class FakeEngineOutputs:
     annotated_vcf: Path
     count_log: Path
     summary_json: Path
+    summary: dict[str, Any] | None = None  # None: as an engine whose outputs carry no summary
 
 
 @dataclass
@@ -615,11 +616,16 @@ class FakeEngine:
     ``raises`` (a ``FakeBadInput`` for bad input, anything else for an unexpected error) the
     next ``fail_times`` calls (every call when ``fail_times`` is None). ``during`` runs while
     the engine works, after it reported progress 0.5 — to look at the world mid-annotation.
+    ``summary`` is added to what the summary file holds (e.g. an ``"assembly"`` report); the
+    outputs carry the summary too unless ``summary_in_outputs`` is False (then only the file
+    has it).
     """
 
     raises: BaseException | None = None
     fail_times: int | None = None
     during: Callable[[], None] | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    summary_in_outputs: bool = True
     calls: list[EngineCall] = field(default_factory=list)
 
     def __call__(
@@ -651,7 +657,10 @@ class FakeEngine:
         outputs.annotated_vcf.write_bytes(b"##annotated by the fake engine\n" + data)
         lines = data.count(b"\n")
         outputs.count_log.write_text(f"Total variants: {lines}\n")
-        outputs.summary_json.write_text(json.dumps({"input": output_name}))
+        summary = {"input": output_name, **self.summary}
+        outputs.summary_json.write_text(json.dumps(summary))
+        if self.summary_in_outputs:
+            outputs.summary = summary
         return outputs
 
     @property

@@ -141,7 +141,7 @@ def test_the_journey_on_aws(make_server, moto_endpoint, moto_restores) -> None: 
         data: dict[str, Any] = answer.json()
         return data
 
-    assert job()["input_file_name"] == "sample.vcf" and job()["assembly"] == "GRCh38"
+    assert job()["input_file_name"] == "sample.vcf" and job()["assembly"]["requested"] == "GRCh38"
 
     # --- annotated, and the email through SES --------------------------------------------
     final = wait_for(
@@ -261,7 +261,7 @@ def test_a_browser_uploads_straight_to_s3_and_comes_back(make_server, moto_endpo
                 {"name": "mcclintock.vcf", "mimeType": "text/plain", "buffer": VCF.encode()}
             )
             expect(page.get_by_test_id("upload-size-error")).to_be_hidden()
-            page.get_by_test_id("assembly-select").select_option(label="GRCh37")
+            page.get_by_test_id("assembly-select").select_option(label="GRCh37 / hg19")
             page.get_by_test_id("annotate-submit").click()
             expect(page.get_by_test_id("received-message")).to_contain_text(
                 "Annotation request received"
@@ -277,5 +277,5 @@ def test_a_browser_uploads_straight_to_s3_and_comes_back(make_server, moto_endpo
         f"{server.url}/api/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"}
     ).json()
     assert details["input_file_name"] == "mcclintock.vcf"
-    assert details["assembly"] == "GRCh37" and details["status"] == "PENDING"
+    assert details["assembly"]["requested"] == "GRCh37" and details["status"] == "PENDING"
     assert server.stop() == 0

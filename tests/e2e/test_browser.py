@@ -9,8 +9,10 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +160,56 @@ def test_details_page_turns_completed_without_reload(make_server, page: Page) ->
     server.spawn("worker", "all")
     expect(page.get_by_test_id("job-status")).to_contain_text("COMPLETED", timeout=60_000)
     expect(page.get_by_test_id("results-link")).to_be_visible()
+
+
+GRCH37_VCF = Path(__file__).resolve().parents[1] / "data" / "vcf" / "grch37-ug.vcf"
+
+
+def test_a_grch37_file_is_detected_lifted_and_its_warnings_shown(make_server, page: Page) -> None:  # type: ignore[no-untyped-def]
+    """A GATK UnifiedGenotyper VCF called on human_g1k_v37 (GRCh37), uploaded with the default
+    "Detect from file": the real engine finds the assembly in the header and lifts the
+    positions to GRCh38; every page, and the email, say so."""
+    server = make_server()
+    server.start("web")
+    sign_up(page, server.url, "nettie@example.org")
+
+    page.goto(server.url + "/annotate")
+    expect(page.get_by_test_id("assembly-select")).to_have_value("auto")
+    expect(page.get_by_test_id("reference-offer")).to_contain_text(
+        "GRCh37/hg19 and NCBI36/hg18 inputs are lifted to GRCh38"
+    )
+    page.get_by_test_id("file-input").set_input_files(str(GRCH37_VCF))
+    page.get_by_test_id("annotate-submit").click()
+    job_id = page.get_by_test_id("job-id").inner_text().strip()
+
+    # My Annotations: the badge appears with the live status, naming the evidence.
+    page.goto(server.url + "/annotations")
+    row = page.locator(f"[data-testid=job-row][data-job-id='{job_id}']")
+    expect(row.get_by_test_id("job-assembly")).to_have_count(0)
+    server.spawn("worker", "all")
+    expect(row.get_by_test_id("job-status")).to_contain_text("COMPLETED", timeout=60_000)
+    badge = row.get_by_test_id("job-assembly")
+    expect(badge).to_have_text("GRCh37→38")
+    expect(badge).to_have_attribute("title", re.compile(r"human_g1k_v37\.fasta"))
+    page.reload()  # and the server renders the same badge
+    expect(row.get_by_test_id("job-assembly")).to_have_text("GRCh37→38")
+
+    # Details: what was detected and done, and each warning as an alert.
+    row.get_by_test_id("job-link").click()
+    assembly = page.get_by_test_id("job-assembly")
+    expect(assembly).to_contain_text(
+        "GRCh37 (detected: reference_sequence=/data/ref/human_g1k_v37.fasta"
+    )
+    expect(assembly).to_contain_text("lifted to GRCh38 for annotation")
+    expect(assembly).to_contain_text("1 record could not be lifted")
+    warnings = page.get_by_test_id("assembly-warning")
+    expect(warnings.first).to_be_visible()
+    expect(warnings.filter(has_text="could not be lifted")).to_have_count(1)
+    expect(warnings.first).to_have_class(re.compile(r"\balert-warning\b"))
+
+    # The email says it too.
+    mails = wait_for(server.outbox, 30, "the email")
+    message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
+    text = message.get_content()
+    assert "Genome assembly: GRCh37 (detected: reference_sequence=" in text
+    assert "lifted to GRCh38 for annotation" in text and "Assembly warnings:" in text

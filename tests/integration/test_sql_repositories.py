@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gas.adapters.sql.queue import SqlQueue
+from gas.adapters.sql.tables import jobs
 from gas.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from gas.domain.errors import Conflict
 from gas.domain.jobs import Job, JobStatus, ResultsState
@@ -19,6 +20,16 @@ from gas.domain.users import User
 from gas.ports import ApiToken
 
 T = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+ASSEMBLY_REPORT = {
+    "requested": "auto",
+    "input": "GRCh37",
+    "annotated_on": "GRCh38",
+    "lifted": True,
+    "evidence": "reference_sequence=/data/ref/human_g1k_v37.fasta — «b37» in the header",
+    "warnings": ["1 record could not be lifted.", "Ünïcode & <markup> stay as they are."],
+    "lifted_records": 10,
+    "not_lifted": 1,
+}
 PARIS = timezone(timedelta(hours=2))
 
 
@@ -157,6 +168,7 @@ def test_job_round_trips_every_field(uows):
         results_key=f"{user.id}/x~sample.annot.vcf",
         log_key=f"{user.id}/x~sample.vcf.count.log",
         summary_key=f"{user.id}/x~sample.summary.json",
+        assembly_report=ASSEMBLY_REPORT,
         results_state=ResultsState.ARCHIVED,
         progress=1.0,
         archive_id="archive-1",
@@ -174,6 +186,32 @@ def test_job_round_trips_every_field(uows):
     assert stored == job
     assert stored.status is JobStatus.COMPLETED
     assert stored.results_state is ResultsState.ARCHIVED
+
+
+def test_the_assembly_report_is_saved_on_completion_and_absent_is_sql_null(uows, engine):
+    user = add_user(uows)
+    job = add_job(uows, user)
+    with uows() as uow:
+        current = uow.jobs.get(job.id, for_update=True)
+        assert current.assembly_report is None
+        assert current.start(T + timedelta(seconds=1))
+        assert current.complete(
+            T + timedelta(seconds=2),
+            results_key="r",
+            log_key="l",
+            summary_key="s",
+            assembly_report=ASSEMBLY_REPORT,
+        )
+        uow.jobs.save(current)
+        uow.commit()
+    with uows(readonly=True) as uow:
+        assert uow.jobs.get(job.id).assembly_report == ASSEMBLY_REPORT
+        assert uow.jobs.list_for_user(user.id)[0].assembly_report == ASSEMBLY_REPORT
+
+    other = add_job(uows, user)  # no report: NULL, not the JSON text 'null'
+    with engine.connect() as connection:
+        query = sa.select(jobs.c.assembly_report.is_(None)).where(jobs.c.id == other.id)
+        assert connection.execute(query).scalar_one() in (True, 1)
 
 
 def test_unknown_job_is_none(uows):

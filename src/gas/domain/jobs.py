@@ -77,13 +77,15 @@ class Job:
     input_key: str
     submitted_at: datetime
     status: JobStatus = JobStatus.PENDING
-    assembly: str | None = None
+    assembly: str | None = None  # as chosen at upload; None: detected from the file
     started_at: datetime | None = None
     completed_at: datetime | None = None
     error: str | None = None
     results_key: str | None = None
     log_key: str | None = None
     summary_key: str | None = None
+    # the engine's report of the input's assembly and what it did with it (see assembly.py)
+    assembly_report: dict[str, Any] | None = None
     results_state: ResultsState | None = None
     input_size: int | None = None
     progress: float | None = None
@@ -110,7 +112,13 @@ class Job:
         return True
 
     def complete(
-        self, now: datetime, *, results_key: str, log_key: str, summary_key: str | None
+        self,
+        now: datetime,
+        *,
+        results_key: str,
+        log_key: str,
+        summary_key: str | None,
+        assembly_report: dict[str, Any] | None = None,
     ) -> bool:
         """RUNNING -> COMPLETED, results available; announces ``job.completed``."""
         if self.status is not JobStatus.RUNNING:
@@ -120,6 +128,7 @@ class Job:
         self.results_key = results_key
         self.log_key = log_key
         self.summary_key = summary_key
+        self.assembly_report = assembly_report
         self.results_state = ResultsState.AVAILABLE
         self.progress = 1.0
         self.error = None

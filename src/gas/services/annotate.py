@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import shutil
 import tempfile
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from gas.domain.jobs import Job, JobStatus, object_key
 from gas.ports import Clock, ObjectStore, UnitOfWork
@@ -137,6 +138,7 @@ def _annotate(run: AnnotationRun, job: Job) -> None:
                 _failure_log(job, reason, None, details),
             )
             return
+        assembly_report = _assembly_report(job.id, outputs)
         keys = {}
         for name, path in (
             ("results", outputs.annotated_vcf),
@@ -153,6 +155,7 @@ def _annotate(run: AnnotationRun, job: Job) -> None:
                 results_key=keys["results"],
                 log_key=keys["log"],
                 summary_key=keys["summary"],
+                assembly_report=assembly_report,
             ):
                 log.warning("job %s: finished but no longer RUNNING; results not recorded", job.id)
                 return
@@ -163,6 +166,24 @@ def _annotate(run: AnnotationRun, job: Job) -> None:
         log.info("job %s: COMPLETED in %.2f s", job.id, time.monotonic() - started)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _assembly_report(job_id: str, outputs: EngineOutputs) -> dict[str, Any] | None:
+    """The engine's ``"assembly"`` report (what the input's assembly is and whether positions
+    were lifted), from the outputs' ``summary`` or else the summary file; None when there is
+    none (an engine that does not report it) or it cannot be read: it is shown, never needed."""
+    summary = getattr(outputs, "summary", None)
+    if not isinstance(summary, dict):
+        try:
+            summary = json.loads(outputs.summary_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning("job %s: the summary could not be read", job_id, exc_info=True)
+            return None
+    report = summary.get("assembly") if isinstance(summary, dict) else None
+    if not isinstance(report, dict):
+        return None
+    stored: dict[str, Any] = json.loads(json.dumps(report, default=str))  # JSON, as stored
+    return stored
 
 
 def _progress_reporter(run: AnnotationRun, job_id: str) -> Callable[[float], None]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from gas.domain import events
+from gas.domain.assembly import AUTO, CHOICES
 from gas.domain.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
 from gas.domain.jobs import Job, clean_file_name, object_key
 from gas.domain.plans import Plan, PlanPolicy, human_size
@@ -16,7 +17,10 @@ from gas.ports import Clock, ObjectStore, ObjectTooLarge, UnitOfWork
 log = logging.getLogger(__name__)
 
 SNIFF_BYTES = 64 * 1024
-ASSEMBLIES = ("GRCh38", "GRCh37")
+# The assembly choices at upload: "auto" (the default: the engine reads the file's header,
+# stored as None) or the assembly the input is on.
+ASSEMBLIES = tuple(CHOICES)
+DEFAULT_ASSEMBLY = AUTO
 
 
 def too_large_message(plan: Plan, limit: int) -> str:
@@ -80,6 +84,101 @@ def _gunzip_head(data: bytes) -> bytes:
     return out
 
 
+# --- the plan's limit, on what the input decompresses to ---------------------------------------
+
+INFLATE_STEP = 64 * 1024  # the most output one decompression step may produce (bounded memory)
+
+
+class DecompressedSize:
+    """What an input decompresses to, measured as its bytes are fed in, with bounded memory.
+
+    Plan limits apply to the text the annotator reads: a plain file counts as it is, a gzip
+    or bgzip file (a series of gzip members, zero padding between them tolerated as by
+    gzip(1) and the annotator) as what it inflates to. Each inflation step produces at most
+    ``INFLATE_STEP`` bytes and measuring stops as soon as the total passes ``limit``, so a
+    decompression bomb costs no more than ``limit`` bytes of inflation and never that much
+    memory. Data that cannot be decompressed stops the measure where it breaks (the
+    annotator fails such a job with the precise reason).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._start = b""  # the first bytes, until there are two to tell gzip from plain
+        self._gzip: bool | None = None
+        self._member: zlib._Decompress | None = None
+        self._stopped = False  # undecompressable data: nothing more is counted
+
+    @property
+    def over(self) -> bool:
+        return self.size > self.limit
+
+    def feed(self, data: bytes) -> None:
+        if self._gzip is None:
+            self._start += data
+            if len(self._start) < 2:
+                return
+            data, self._start = self._start, b""
+            self._gzip = data[:2] == b"\x1f\x8b"
+        if not self._gzip:
+            self.size += len(data)
+            return
+        while not self.over and not self._stopped:
+            if self._member is None:
+                data = data.lstrip(b"\0")  # zero padding between members
+                if not data:
+                    return
+                self._member = zlib.decompressobj(wbits=31)
+            try:
+                out = self._member.decompress(data, INFLATE_STEP)
+            except zlib.error:
+                self._stopped = True
+                return
+            self.size += len(out)
+            if self._member.eof:  # the next member (bgzip), if any, starts here
+                data, self._member = self._member.unused_data, None
+            else:
+                data = self._member.unconsumed_tail
+                if not data and len(out) < INFLATE_STEP:
+                    return  # all consumed, nothing pending: wait for more
+                # else: more input to inflate, or output still pending inside zlib
+
+    def finish(self) -> int:
+        """The size measured (some number above ``limit`` once it has passed it)."""
+        self.size += len(self._start)  # one byte: too short to be gzip
+        self._start = b""
+        return self.size
+
+
+def decompressed_size(fh: BinaryIO, limit: int) -> int:
+    """The size of what ``fh`` (plain, gzip or bgzip) decompresses to, read in steps with
+    bounded memory; reading stops as soon as it passes ``limit`` (and then the number returned
+    is only known to be above it)."""
+    measure = DecompressedSize(limit)
+    while not measure.over and (chunk := fh.read(INFLATE_STEP)):
+        measure.feed(chunk)
+    return measure.finish()
+
+
+class _Measured:
+    """``stream`` as read by the object store while it stores an upload, measuring what it
+    decompresses to: ObjectTooLarge (nothing kept) as soon as that passes ``limit``."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self._stream = stream
+        self._measure = DecompressedSize(limit)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            self._measure.feed(data)
+        else:
+            self._measure.finish()
+        if self._measure.over:
+            raise ObjectTooLarge(self._measure.limit)
+        return data
+
+
 def _check_assembly(assembly: str | None) -> None:
     if assembly is not None and assembly not in ASSEMBLIES:
         raise InvalidInput(f"Unknown assembly {assembly!r}; choose one of {', '.join(ASSEMBLIES)}.")
@@ -110,7 +209,7 @@ def _save_stored_input(
         input_file_name=name,
         input_key=key,
         input_size=size,
-        assembly=assembly,
+        assembly=None if assembly == AUTO else assembly,
         submitted_at=clock.now(),
     )
     with uow:
@@ -133,7 +232,9 @@ def submit_job(
     assembly: str | None = None,
 ) -> Job:
     """Store the upload at ``<user_id>/<job_id>~<name>`` and save the job (PENDING) together
-    with its annotation request. Over the plan's limit or not a VCF: nothing is kept."""
+    with its annotation request. Over the plan's limit (the upload as sent, or what it
+    decompresses to: measured while it streams, so a gzip bomb is cut off at the limit) or not
+    a VCF: nothing is kept."""
     plan, limit = upload_limit(uow, policy, user_id)
     if content_length is not None and content_length > limit:
         raise UploadTooLarge(too_large_message(plan, limit), limit)
@@ -141,8 +242,8 @@ def submit_job(
     name = clean_file_name(file_name or "input.vcf")
     job_id = str(uuid.uuid4())
     key = object_key(user_id, job_id, name)
-    try:
-        size = storage.put(key, stream, max_bytes=limit)
+    try:  # the limit holds for the bytes sent and for what they decompress to
+        size = storage.put(key, cast(BinaryIO, _Measured(stream, limit)), max_bytes=limit)
     except ObjectTooLarge:
         raise UploadTooLarge(too_large_message(plan, limit), limit) from None
     try:
@@ -203,9 +304,9 @@ def register_uploaded_job(
     The caller has checked that the upload was offered to ``user_id`` for ``job_id`` (the signed
     token of the redirect). Here: the key must be that job's; a job that exists already is
     returned as it is (the redirect was replayed), and a second file uploaded through the same
-    form is deleted. Otherwise the object must exist, be within the plan's limit as of now
-    (UploadTooLarge) and look like a VCF (InvalidInput); a refused object is deleted, so that
-    nothing is kept without a job.
+    form is deleted. Otherwise the object must exist, be within the plan's limit as of now,
+    both as stored and decompressed (UploadTooLarge), and look like a VCF (InvalidInput); a
+    refused object is deleted, so that nothing is kept without a job.
     """
     try:
         uuid.UUID(job_id)
@@ -231,7 +332,7 @@ def register_uploaded_job(
     name = clean_file_name(raw_name)
     try:
         _check_assembly(assembly)
-        if size > limit:
+        if size > limit or _stored_size(storage, key, limit) > limit:
             raise UploadTooLarge(too_large_message(plan, limit), limit)
         job = _save_stored_input(
             uow,
@@ -253,6 +354,12 @@ def register_uploaded_job(
         raise
     log.info("job %s uploaded by %s: %s (%d bytes)", job_id, user_id, name, size)
     return job
+
+
+def _stored_size(storage: ObjectStore, key: str, limit: int) -> int:
+    """What the stored object decompresses to (streamed; stops once over ``limit``)."""
+    with storage.open(key) as fh:
+        return decompressed_size(fh, limit)
 
 
 def _uploaded_again(storage: ObjectStore, job: Job, user_id: str, key: str) -> Job:

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.utils import formataddr
 
 from gas.domain import events
+from gas.domain.assembly import job_assembly
 from gas.domain.jobs import Job, JobStatus
 from gas.domain.users import User
 from gas.ports import Clock, Mailer, UnitOfWork
@@ -38,8 +39,21 @@ def completed_message(settings: MailSettings, user: User, job: Job) -> EmailMess
         f"Results available for job {job.id}",
         f"Your annotation job {job.id} ({job.input_file_name}) completed at "
         f"{_when(job.completed_at)}.\n\n"
+        f"{_assembly_text(job)}"
         f"View and download the results:\n{job_url(settings, job.id)}",
     )
+
+
+def _assembly_text(job: Job) -> str:
+    """The paragraph on the job's genome assembly (what was detected or used, whether
+    positions were lifted) and its warnings; empty when the engine reported nothing."""
+    assembly = job_assembly(job)
+    if not assembly.reported:
+        return ""
+    text = f"Genome assembly: {assembly.describe()}.\n\n"
+    if assembly.warnings:
+        text += "Assembly warnings:\n" + "".join(f"  - {w}\n" for w in assembly.warnings) + "\n"
+    return text
 
 
 def failed_message(settings: MailSettings, user: User, job: Job) -> EmailMessage:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
@@ -126,7 +127,14 @@ def test_submit_follow_download_and_read_the_log(client, container, ada) -> None
     assert job["status"] == "PENDING"
     assert job["input_file_name"] == "sample.vcf"
     assert job["input_size"] == len(VCF)
-    assert job["assembly"] == "GRCh38"
+    assert job["assembly"] == {
+        "requested": "GRCh38",
+        "input": None,
+        "annotated_on": None,
+        "lifted": None,
+        "evidence": None,
+        "warnings": [],
+    }
     assert job["completed_at"] is None and job["error"] is None
     assert job["results"] == {"state": None}
     assert ISO_Z.match(job["submitted_at"])
@@ -171,8 +179,80 @@ def test_a_gzipped_vcf_and_the_other_assembly_are_accepted(client, ada) -> None:
     _, headers = ada
     response = submit(client, headers, gzip.compress(VCF), "sample.vcf.gz", assembly="GRCh37")
     assert response.status_code == 201, response.get_json()
-    assert response.get_json()["assembly"] == "GRCh37"
+    assert response.get_json()["assembly"]["requested"] == "GRCh37"
     assert response.get_json()["input_file_name"] == "sample.vcf.gz"
+
+
+@pytest.mark.parametrize(("form", "requested"), [({}, "auto"), ({"assembly": "auto"}, "auto")])
+def test_by_default_the_assembly_is_detected_from_the_file(
+    client, container, ada, form, requested
+) -> None:
+    _, headers = ada
+    response = submit(client, headers, **form)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["assembly"] == {
+        "requested": requested,
+        "input": None,
+        "annotated_on": None,
+        "lifted": None,
+        "evidence": None,
+        "warnings": [],
+    }
+    with container.uow(readonly=True) as uow:
+        assert uow.jobs.get(response.get_json()["id"]).assembly is None  # the engine decides
+
+
+def test_an_ncbi36_input_may_be_declared(client, ada) -> None:
+    _, headers = ada
+    response = submit(client, headers, assembly="NCBI36")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["assembly"]["requested"] == "NCBI36"
+
+
+def test_a_completed_job_shows_the_assembly_the_engine_found_and_lifted(
+    client, container, ada, tmp_path
+) -> None:
+    """The annotator's use case over the real database and storage, with an engine stand-in
+    whose summary reports a GRCh37 input lifted to GRCh38."""
+    from gas.services.annotate import AnnotationRun, run_annotation
+    from tests.fakes import FakeBadInput, FakeEngine, fake_output_stem
+
+    report = {
+        "requested": "auto",
+        "input": "GRCh37",
+        "annotated_on": "GRCh38",
+        "lifted": True,
+        "evidence": "reference_sequence=/data/ref/human_g1k_v37.fasta in the "
+        "##UnifiedGenotyper line",
+        "warnings": ["1 record is on GL000207.1, which GRCh38 does not have: not lifted."],
+        "lifted_records": 3,
+        "not_lifted": 1,
+    }
+    _, headers = ada
+    job_id = submit(client, headers).get_json()["id"]
+    run = AnnotationRun(
+        uow=container.uow,
+        storage=container.storage,
+        clock=container.clock,
+        engine=FakeEngine(summary={"assembly": report}, summary_in_outputs=False),
+        bad_input=(FakeBadInput,),
+        output_stem=fake_output_stem,
+        workdir=tmp_path,
+    )
+    run_annotation(run, job_id, redelivered=False, last_attempt=False)
+
+    body = client.get(f"/api/v1/jobs/{job_id}", headers=headers).get_json()
+    assert body["status"] == "COMPLETED"
+    assert body["assembly"] == {
+        "requested": "auto",
+        "input": "GRCh37",
+        "annotated_on": "GRCh38",
+        "lifted": True,
+        "evidence": report["evidence"],
+        "warnings": report["warnings"],
+    }
+    listed = client.get("/api/v1/jobs", headers=headers).get_json()["jobs"]
+    assert listed[0]["assembly"] == body["assembly"]
 
 
 def test_a_failed_job_shows_its_reason_and_log_but_has_no_results(client, container, ada) -> None:
@@ -311,6 +391,84 @@ def test_premium_users_may_send_larger_files(client, container) -> None:
     assert response.get_json()["input_size"] == len(content)
 
 
+def vcf_text_of(size: int) -> bytes:
+    """A VCF of at least ``size`` bytes with varied records: gzip shrinks it about 4 times."""
+    rng = random.Random(size)
+    lines = [VCF]
+    total = len(VCF)
+    while total < size:
+        line = (
+            f"1\t{rng.randint(1, 10**8)}\trs{rng.randint(1, 10**9)}\tA\tG\t"
+            f"{rng.randint(10, 99)}\tPASS\tDP={rng.randint(1, 500)};AF={rng.random():.4f}\n"
+        ).encode()
+        lines.append(line)
+        total += len(line)
+    return b"".join(lines)
+
+
+OVER_FREE_GZ = gzip.compress(vcf_text_of(170 * 1024))  # about 45 KB sent, 170 KB of text
+
+
+def multipart(content: bytes, name: str) -> tuple[bytes, str]:
+    """A multipart/form-data body with the file field, and its Content-Type."""
+    boundary = "gas-test-boundary"
+    body = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/gzip\r\n\r\n"
+    ).encode()
+    body += content + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_small_gzip_over_the_free_limit_decompressed_is_413_and_nothing_is_kept(
+    client, container, ada
+) -> None:
+    user, headers = ada
+    assert len(OVER_FREE_GZ) < FREE_LIMIT // 2
+    response = submit(client, headers, OVER_FREE_GZ, "sample.vcf.gz")
+    assert response.status_code == 413
+    assert response.get_json()["error"] == (
+        "Free accounts can annotate files of up to 150 KB. "
+        "Upgrade to Premium to annotate larger files."
+    )
+    assert job_count(container, user.id) == 0
+    assert stored_keys(container) == []
+
+
+def test_a_chunked_upload_of_such_a_gzip_is_413_too(client, container, ada) -> None:
+    """Sent without a Content-Length (Transfer-Encoding: chunked, as waitress passes it on)."""
+    user, headers = ada
+    body, content_type = multipart(OVER_FREE_GZ, "sample.vcf.gz")
+    response = client.post(
+        "/api/v1/jobs",
+        input_stream=io.BytesIO(body),
+        headers={**headers, "Content-Type": content_type, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413
+    assert "Upgrade to Premium" in response.get_json()["error"]
+    assert job_count(container, user.id) == 0
+    assert stored_keys(container) == []
+
+    # the same request with a small file goes through: the 413 is not the chunking's doing
+    body, content_type = multipart(gzip.compress(VCF), "small.vcf.gz")
+    response = client.post(
+        "/api/v1/jobs",
+        input_stream=io.BytesIO(body),
+        headers={**headers, "Content-Type": content_type, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 201, response.get_json()
+
+
+def test_premium_users_may_send_that_gzip(client, container) -> None:
+    _, headers = make_user(container, "pat@example.org", Plan.PREMIUM)
+    response = submit(client, headers, OVER_FREE_GZ, "sample.vcf.gz")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["input_size"] == len(OVER_FREE_GZ)
+
+
 def test_the_servers_hard_cap_is_a_json_413(app, container) -> None:
     _, headers = make_user(container, "pat@example.org", Plan.PREMIUM)
     app.config["MAX_CONTENT_LENGTH"] = 1024
@@ -351,8 +509,10 @@ def test_missing_file_field_or_bad_assembly_is_400(client, container, ada) -> No
     assert no_file.status_code == 400 and "'file'" in no_file.get_json()["error"]
     as_json = client.post("/api/v1/jobs", json={"file": "x"}, headers=headers)
     assert as_json.status_code == 400
-    bad_assembly = submit(client, headers, assembly="hg19")
-    assert bad_assembly.status_code == 400 and "hg19" in bad_assembly.get_json()["error"]
+    for unknown in ("hg19", "hg12"):
+        bad_assembly = submit(client, headers, assembly=unknown)
+        assert bad_assembly.status_code == 400 and unknown in bad_assembly.get_json()["error"]
+        assert "auto, GRCh38, GRCh37, NCBI36" in bad_assembly.get_json()["error"]
     assert job_count(container, user.id) == 0
     assert stored_keys(container) == []
 

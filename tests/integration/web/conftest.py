@@ -62,9 +62,11 @@ def finish_job(  # type: ignore[no-untyped-def]
     log_text: bytes = b"Total: 2\nIn dbSNP: 1 (50.0%)\n",
     results_state: ResultsState | None = None,
     error: str = "Line 3 has 4 columns; a VCF record needs at least 8.",
+    assembly_report: dict | None = None,
 ):
     """End a job as the annotator would: RUNNING, outputs stored next to the input, then
-    COMPLETED (or FAILED with ``error``). ``results_state`` forces archived/restoring."""
+    COMPLETED (or FAILED with ``error``). ``results_state`` forces archived/restoring;
+    ``assembly_report`` is what the engine's summary said of the input's assembly."""
     now = datetime.now(UTC)
     with container.uow() as uow:
         job = uow.jobs.get(job_id, for_update=True)
@@ -76,7 +78,13 @@ def finish_job(  # type: ignore[no-untyped-def]
             results_key = object_key(job.user_id, job.id, f"{stem}.annot.vcf")
             if results_state in (None, ResultsState.AVAILABLE):
                 container.storage.put(results_key, io.BytesIO(results))
-            assert job.complete(now, results_key=results_key, log_key=log_key, summary_key=None)
+            assert job.complete(
+                now,
+                results_key=results_key,
+                log_key=log_key,
+                summary_key=None,
+                assembly_report=assembly_report,
+            )
             if results_state is not None:
                 job.results_state = results_state
         else:

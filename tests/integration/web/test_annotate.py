@@ -4,6 +4,7 @@ server with an upgrade prompt and nothing kept, and files that are not VCFs are 
 from __future__ import annotations
 
 import gzip
+import random
 import re
 
 import sqlalchemy as sa
@@ -25,7 +26,10 @@ def test_annotate_page_offers_a_file_picker_assembly_and_the_limit(client, logge
     html = client.get("/annotate").get_data(as_text=True)
     assert 'type="file"' in html and 'name="file"' in html
     assert 'enctype="multipart/form-data"' in html
-    assert '<option value="GRCh38" selected>' in html and '<option value="GRCh37">' in html
+    assert '<option value="auto" selected>Detect from file</option>' in html
+    assert '<option value="GRCh38">GRCh38</option>' in html
+    assert '<option value="GRCh37">GRCh37 / hg19</option>' in html
+    assert '<option value="NCBI36">NCBI36 / hg18</option>' in html
     assert 'data-max-bytes="153600"' in html  # the browser check reads the limit from here
     assert 'data-plan="free"' in html
     assert "150 KB" in html
@@ -79,7 +83,8 @@ def test_upload_goes_to_request_received_then_my_annotations_and_details(
         assert f">{field}</dt>" in details, field
     assert f'data-testid="job-id">{second}</dd>' in details
     assert f'href="/annotations/{second}/input" data-testid="input-link">second.vcf</a>' in details
-    assert "GRCh37" in details
+    assert ">Assembly</dt>" in details
+    assert '<span data-testid="assembly-text">GRCh37 / hg19 (chosen at upload)</span>' in details
     assert 'data-testid="job-status" data-status="PENDING"' in details
     assert 'data-testid="results-pending"' in details
     assert 'data-testid="results-link"' not in details
@@ -95,6 +100,10 @@ def test_upload_goes_to_request_received_then_my_annotations_and_details(
     # The stored job, its input at <user_id>/<job_id>~<name>, and its annotation request.
     job = jobs.get_job(container.uow(readonly=True), second, user_id(container))
     assert job.assembly == "GRCh37" and job.input_file_name == "second.vcf"
+    # No assembly chosen: "Detect from file", stored as None for the engine to read the header.
+    assert jobs.get_job(container.uow(readonly=True), first, user_id(container)).assembly is None
+    first_details = client.get(f"/annotations/{first}").get_data(as_text=True)
+    assert "Detected from the file when the annotation runs" in first_details
     assert job.input_key == f"{job.user_id}/{second}~second.vcf"
     with container.storage.open(job.input_key) as fh:
         assert fh.read() == SMALL_VCF
@@ -169,6 +178,42 @@ def test_a_premium_user_may_upload_a_larger_file(client, logged_in, container) -
     job_id = submit(client, logged_in, big, name="big.vcf")
     job = jobs.get_job(container.uow(readonly=True), job_id, user_id(container))
     assert job.input_size == len(big)
+
+
+def varied_vcf(size: int) -> bytes:
+    """A VCF of at least ``size`` bytes with varied records: gzip shrinks it about 4 times."""
+    rng = random.Random(size)
+    lines = [SMALL_VCF]
+    total = len(SMALL_VCF)
+    while total < size:
+        line = (
+            f"1\t{rng.randint(1, 10**8)}\trs{rng.randint(1, 10**9)}\tA\tG\t"
+            f"{rng.randint(10, 99)}\tPASS\tDP={rng.randint(1, 500)};AF={rng.random():.4f}\n"
+        ).encode()
+        lines.append(line)
+        total += len(line)
+    return b"".join(lines)
+
+
+def test_the_free_limit_is_on_the_decompressed_size_premium_may_send_the_same_gzip(
+    client, logged_in, container
+) -> None:
+    text = varied_vcf(170 * 1024)
+    small_gzip = gzip.compress(text)  # about 45 KB: under the limit as sent, over it inflated
+    assert len(small_gzip) < container.settings.free_max_upload_bytes // 2
+    response = upload(client, logged_in, small_gzip, name="sample.vcf.gz")
+    assert response.status_code == 413
+    html = response.get_data(as_text=True)
+    assert "Free accounts can annotate files of up to 150 KB." in html
+    assert 'href="/subscribe" data-testid="upload-upgrade-link">Upgrade to Premium</a>' in html
+    assert_nothing_kept(container)
+
+    assert accounts.change_plan(container.uow(), container.clock, user_id(container), Plan.PREMIUM)
+    job_id = submit(client, logged_in, small_gzip, name="sample.vcf.gz")
+    job = jobs.get_job(container.uow(readonly=True), job_id, user_id(container))
+    assert job.input_size == len(small_gzip)
+    with container.storage.open(job.input_key) as fh:
+        assert fh.read() == small_gzip  # kept as sent
 
 
 def test_a_file_that_is_not_a_vcf_is_refused_and_nothing_kept(client, logged_in, container) -> None:

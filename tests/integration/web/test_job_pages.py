@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
+
+from markupsafe import escape
 
 from gas.domain.jobs import JobStatus, ResultsState
 from tests.integration.web.conftest import SMALL_VCF, finish_job, submit
@@ -168,3 +172,144 @@ def test_a_running_job_shows_a_spinner_and_its_progress(client, logged_in, conta
     assert status["status"] == "RUNNING" and status["progress"] == 42
     listing = client.get("/annotations").get_data(as_text=True)
     assert 'data-status="RUNNING"' in listing and "spinner-border" in listing
+
+
+# --- the input's genome assembly -------------------------------------------------------------
+
+EVIDENCE = "reference_sequence=/data/ref/human_g1k_v37.fasta in the ##UnifiedGenotyper line"
+LIFTED = {
+    "requested": "auto",
+    "input": "GRCh37",
+    "annotated_on": "GRCh38",
+    "lifted": True,
+    "evidence": EVIDENCE,
+    "warnings": ["1 record is on GL000207.1, which GRCh38 does not have: not lifted."],
+    "lifted_records": 3,
+    "not_lifted": 1,
+}
+UNKNOWN = {
+    "requested": "auto",
+    "input": "unknown",
+    "annotated_on": "GRCh38",
+    "lifted": False,
+    "evidence": None,
+    "warnings": [
+        "The file's header names no assembly; positions were read as GRCh38.",
+        "Gene names may be wrong if the file is on GRCh37/hg19 or NCBI36/hg18.",
+    ],
+}
+NATIVE = {"input": "GRCh38", "annotated_on": "GRCh38", "lifted": False, "evidence": "##contig"}
+
+
+def assembly_cell(html: str) -> str:
+    match = re.search(r'<dd[^>]*data-testid="job-assembly".*?</dd>', html, re.S)
+    assert match, "no Assembly row"
+    return match.group(0)
+
+
+def test_details_say_what_was_detected_and_lifted_with_each_warning_as_an_alert(
+    client, logged_in, container
+) -> None:
+    job_id = submit(client, logged_in)
+    finish_job(container, job_id, assembly_report=LIFTED)
+    html = client.get(f"/annotations/{job_id}").get_data(as_text=True)
+    assert '<dt class="col-sm-4 col-lg-3">Assembly</dt>' in html
+    cell = assembly_cell(html)
+    assert (
+        '<span data-testid="assembly-text">GRCh37 (detected: reference_sequence=/data/ref/'
+        "human_g1k_v37.fasta in the ##UnifiedGenotyper line) → lifted to GRCh38 for annotation; "
+        "1 record could not be lifted</span>" in cell
+    )
+    alert = r'<div class="alert alert-warning[^"]*" role="alert" data-testid="assembly-warning">'
+    (warning,) = re.findall(alert + r"(.*?)</div>", cell, re.S)
+    assert "1 record is on GL000207.1, which GRCh38 does not have: not lifted." in warning
+    assert 'data-testid="assembly-unknown"' not in cell
+
+
+def test_an_unknown_assembly_and_its_warnings_are_prominent(client, logged_in, container) -> None:
+    with_warnings = submit(client, logged_in, name="a.vcf")
+    finish_job(container, with_warnings, assembly_report=UNKNOWN)
+    cell = assembly_cell(client.get(f"/annotations/{with_warnings}").get_data(as_text=True))
+    assert "unknown (could not be detected from the file); annotated on GRCh38" in cell
+    assert cell.count('class="alert alert-warning') == 2
+    for text in UNKNOWN["warnings"]:
+        assert str(escape(text)) in cell
+
+    without = submit(client, logged_in, name="b.vcf")
+    finish_job(container, without, assembly_report={**UNKNOWN, "warnings": []})
+    cell = assembly_cell(client.get(f"/annotations/{without}").get_data(as_text=True))
+    assert (
+        'class="alert alert-warning mt-2 mb-0" role="alert" data-testid="assembly-unknown"' in cell
+    )
+    assert "positions were taken as GRCh38" in cell
+
+
+def test_my_annotations_badges_each_completed_jobs_assembly(client, logged_in, container) -> None:
+    pending = submit(client, logged_in, name="pending.vcf")
+    older = submit(client, logged_in, name="older.vcf")  # annotated before reports existed
+    finish_job(container, older)
+    lifted = submit(client, logged_in, name="lifted.vcf")
+    finish_job(container, lifted, assembly_report=LIFTED)
+    native = submit(client, logged_in, name="native.vcf")
+    finish_job(container, native, assembly_report=NATIVE)
+    unknown = submit(client, logged_in, name="unknown.vcf")
+    finish_job(container, unknown, assembly_report=UNKNOWN)
+    # Every record lifted: the engine's note that positions were lifted is no cause for alarm.
+    clean = submit(client, logged_in, name="clean.vcf")
+    lifted_note = ["positions were lifted from GRCh37/hg19 to GRCh38 for annotation"]
+    finish_job(
+        container, clean, assembly_report={**LIFTED, "not_lifted": 0, "warnings": lifted_note}
+    )
+
+    listing = client.get("/annotations").get_data(as_text=True)
+    row = re.compile(r'<tr data-testid="job-row" data-job-id="([^"]+)".*?</tr>', re.S)
+    rows = {m.group(1): m.group(0) for m in row.finditer(listing)}
+    badge = re.compile(
+        r'<span class="badge assembly-badge ([^"]+)" data-testid="job-assembly" '
+        r'data-warning="(true|false)" title="([^"]*)">([^<]*)</span>'
+    )
+    assert not badge.search(rows[pending]) and not badge.search(rows[older])
+    css, warning, lifted_title, text = badge.search(rows[lifted]).groups()
+    assert text == "GRCh37→38" and warning == "true" and css == "text-bg-warning"
+    assert lifted_title == (
+        f"Assembly: GRCh37 (detected: {EVIDENCE}) → lifted to GRCh38 for annotation; "
+        "1 record could not be lifted (1 warning on the job&#39;s page)"
+    )
+    css, warning, title, text = badge.search(rows[native]).groups()
+    assert (text, warning, css) == ("GRCh38", "false", "text-bg-light border")
+    assert "detected: ##contig" in title
+    css, warning, _, text = badge.search(rows[unknown]).groups()
+    assert (text, warning, css) == ("unknown", "true", "text-bg-warning")
+    css, warning, title, text = badge.search(rows[clean]).groups()
+    assert (text, warning, css) == ("GRCh37→38", "false", "text-bg-light border")
+    assert title.endswith("(1 warning on the job&#39;s page)")
+
+    # The live status gives the same badge, for the list to add when a job completes.
+    status = client.get(f"/annotations/status.json?ids={lifted},{pending}").json["jobs"]
+    assert status[0]["assembly_badge"] == {
+        "text": "GRCh37→38",
+        "title": html.unescape(lifted_title),
+        "warning": True,
+    }
+    assert status[1]["assembly_badge"] is None
+
+
+def test_the_engines_words_are_escaped_on_the_pages(client, logged_in, container) -> None:
+    job_id = submit(client, logged_in)
+    hostile = {
+        "input": "GRCh37<script>alert(1)</script>",
+        "annotated_on": "GRCh38",
+        "lifted": True,
+        "evidence": '"><img src=x onerror=alert(2)>',
+        "warnings": ["<b>bold</b> & <script>alert(3)</script>"],
+    }
+    finish_job(container, job_id, assembly_report=hostile)
+    for page in (
+        client.get(f"/annotations/{job_id}").get_data(as_text=True),
+        client.get("/annotations").get_data(as_text=True),
+    ):
+        assert "<script>alert" not in page and "<img src=x" not in page and "<b>bold" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert '"><img' not in page  # no way out of the title attribute
+    details = client.get(f"/annotations/{job_id}").get_data(as_text=True)
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;alert(3)&lt;/script&gt;" in details

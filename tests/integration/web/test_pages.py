@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+from tests.conftest import AuthActions
 from tests.integration.web.conftest import finish_job, submit
 
 PROTECTED = [
@@ -109,3 +111,76 @@ def test_user_data_is_escaped(client, auth, container) -> None:
     page = client.get(f"/annotations/{job_id}/log").get_data(as_text=True)
     assert "<script>alert(" not in page
     assert "&lt;script&gt;alert(&#39;log&#39;)&lt;/script&gt;" in page
+
+
+# --- what a job gets from the reference data configured ---------------------------------------
+
+BUILTIN_OFFER = (
+    "gene names and nearest genes for nuclear chromosomes (GRCh38 gene table); full transcript "
+    "consequences, HGVS and protein changes for mitochondrial variants (built-in rCRS "
+    "reference); GRCh37/hg19 and NCBI36/hg18 inputs are lifted to GRCh38"
+)
+
+
+def offer_on(html: str) -> str:
+    match = re.search(r'data-testid="reference-offer">(.*?)</p>', html, re.S)
+    assert match, "the page does not say what a job gets"
+    return " ".join(match.group(1).split())
+
+
+def test_without_a_bundle_the_pages_promise_only_the_built_in_references(
+    client, logged_in, container
+) -> None:
+    job_id = submit(client, logged_in)
+    for path in ("/", "/annotate", f"/annotations/{job_id}"):
+        offer = offer_on(client.get(path).get_data(as_text=True))
+        assert offer == f"With this server's reference data, each job gets {BUILTIN_OFFER}.", path
+    home = client.get("/").get_data(as_text=True)
+    assert "its consequence for the protein" not in home  # not for nuclear genes by default
+
+
+def _app_with_refdata(settings_env, refdata: str):  # type: ignore[no-untyped-def]
+    from argon2 import PasswordHasher
+
+    from gas.adapters.passwords import Argon2Hasher
+    from gas.bootstrap import build
+    from gas.config import Settings
+    from gas.entrypoints.web import create_app
+    from tests.conftest import FAST_HASHER_PARAMS
+
+    c = build(
+        Settings.from_env({**settings_env, "GAS_REFDATA": refdata}),
+        hasher=Argon2Hasher(PasswordHasher(**FAST_HASHER_PARAMS)),
+    )
+    app = create_app(c)
+    app.config.update(TESTING=True)
+    return c, app
+
+
+def test_with_a_bundle_the_pages_name_it_and_its_assembly(settings_env, tmp_path) -> None:
+    bundle = tmp_path / "ensembl-113"
+    bundle.mkdir()
+    manifest = {"format": "gas-refdata", "name": "ensembl-113", "assembly": "GRCh38"}
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    c, app = _app_with_refdata(settings_env, str(bundle))
+    try:
+        client = app.test_client()
+        assert AuthActions(client).signup().status_code == 302
+        job_id = submit(client, AuthActions(client))
+        for path in ("/", "/annotate", f"/annotations/{job_id}"):
+            offer = offer_on(client.get(path).get_data(as_text=True))
+            assert offer == (
+                "With this server's reference data, each job gets full consequences "
+                "(bundle ensembl-113, GRCh38)."
+            ), path
+    finally:
+        c.close()
+
+
+def test_a_bundle_this_machine_does_not_have_is_named_only(settings_env) -> None:
+    c, app = _app_with_refdata(settings_env, "elsewhere-GRCh38-bundle")
+    try:
+        offer = offer_on(app.test_client().get("/").get_data(as_text=True))
+        assert offer.endswith("each job gets full consequences (bundle elsewhere-GRCh38-bundle).")
+    finally:
+        c.close()

@@ -18,6 +18,7 @@ back (size read from S3, deleted when over the plan's limit) is what the tests e
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 from html.parser import HTMLParser
@@ -203,11 +204,12 @@ def test_the_page_posts_to_s3_with_the_plans_limit_the_key_prefix_and_encryption
     back = f"{BASE_URL}/annotate/uploaded?token="
     assert ["starts-with", "$success_action_redirect", back] in conditions
 
-    # One signed redirect per assembly, GRCh38 chosen by default.
+    # One signed redirect per assembly, "Detect from file" chosen by default.
     assert form.select_name == "success_action_redirect"
-    assert set(form.options) == {"GRCh38", "GRCh37"}
+    assert set(form.options) == {"Detect from file", "GRCh38", "GRCh37 / hg19", "NCBI36 / hg18"}
     assert all(url.startswith(back) for url in form.options.values())
-    assert re.search(r'<option value="[^"]+" selected>GRCh38</option>', html)
+    assert len(set(form.options.values())) == 4
+    assert re.search(r'<option value="[^"]+" selected>Detect from file</option>', html)
     # The browser-side size check still reads the limit from the form.
     assert f'data-max-bytes="{FREE_LIMIT}"' in html and 'data-plan="free"' in html
 
@@ -240,7 +242,7 @@ def test_a_file_posted_to_s3_comes_back_as_a_job_once(
     prefix = job_prefix(form)
     job_id = prefix.split("/")[1].rstrip("~")
 
-    answer = post_to_s3(form, SMALL_VCF, "my sample.vcf", assembly="GRCh37")
+    answer = post_to_s3(form, SMALL_VCF, "my sample.vcf", assembly="GRCh37 / hg19")
 
     assert answer.status_code == 303, answer.text
     location = answer.headers["Location"]
@@ -317,6 +319,34 @@ def test_an_object_over_the_limit_put_directly_under_the_key_is_refused_and_dele
     assert 'data-testid="upload-upgrade-link"' in page.get_data(as_text=True)
     assert count(container, "jobs") == 0 and count(container, "queue_messages") == 0
     assert s3_keys(s3_client, s3_bucket) == []
+
+
+def test_a_small_gzip_over_the_limit_decompressed_is_refused_and_deleted_premium_accepted(
+    client, logged_in, container, s3_bucket, s3_client
+) -> None:
+    """S3 checks the bytes sent (content-length-range); the app measures what they inflate to
+    by streaming the object back from S3."""
+    text = vcf_of_size(FREE_LIMIT + 20 * 1024)
+    blocks = [gzip.compress(text[i : i + 65280]) for i in range(0, len(text), 65280)]
+    bgzipped = b"".join(blocks) + gzip.compress(b"")  # bgzip: several members
+    assert len(bgzipped) < FREE_LIMIT // 10
+
+    answer = post_to_s3(annotate_form(client), bgzipped, "sample.vcf.gz")
+    assert answer.status_code == 303
+    page = client.get(local_path(answer.headers["Location"]))
+
+    assert page.status_code == 413
+    html = page.get_data(as_text=True)
+    assert "Free accounts can annotate files of up to 150 KB" in html
+    assert 'data-testid="upload-upgrade-link"' in html
+    assert count(container, "jobs") == 0 and count(container, "queue_messages") == 0
+    assert s3_keys(s3_client, s3_bucket) == []  # deleted
+
+    accounts.change_plan(container.uow(), container.clock, user_id(container), Plan.PREMIUM)
+    answer = post_to_s3(annotate_form(client), bgzipped, "sample.vcf.gz")
+    assert client.get(local_path(answer.headers["Location"])).status_code == 303
+    assert count(container, "jobs") == 1
+    assert len(s3_keys(s3_client, s3_bucket)) == 1
 
 
 def test_exactly_the_limit_is_accepted(client, logged_in, container, s3_bucket) -> None:
@@ -517,7 +547,7 @@ def test_with_the_local_store_the_form_posts_to_the_app_as_before(settings_env) 
         form.feed(page.get_data(as_text=True))
         assert form.action == "/annotate"
         assert set(form.hidden) == {"csrf_token"}
-        assert form.select_name == "assembly" and form.options["GRCh37"] == "GRCh37"
+        assert form.select_name == "assembly" and form.options["GRCh37 / hg19"] == "GRCh37"
         assert page.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
         assert local.get("/annotate/uploaded?token=x&key=y&bucket=z").status_code == 404
     finally:

@@ -178,6 +178,84 @@ def test_the_temporary_directory_is_removed_after_success(
     assert list(workdir.iterdir()) == []
 
 
+# --- the input's genome assembly --------------------------------------------------------------
+
+ASSEMBLY_REPORT = {
+    "requested": "auto",
+    "input": "GRCh37",
+    "annotated_on": "GRCh38",
+    "lifted": True,
+    "evidence": "reference_sequence=/data/ref/human_g1k_v37.fasta in the ##UnifiedGenotyper line",
+    "warnings": ["1 record could not be lifted to GRCh38."],
+    "lifted_records": 10,
+    "not_lifted": 1,
+}
+
+
+@pytest.mark.parametrize("summary_in_outputs", [True, False], ids=["outputs", "file"])
+def test_the_engines_assembly_report_is_recorded_with_the_completed_job(
+    run: AnnotationRun, engine: FakeEngine, job: Job, db: FakeDatabase, summary_in_outputs: bool
+) -> None:
+    engine.summary = {"assembly": ASSEMBLY_REPORT}
+    engine.summary_in_outputs = summary_in_outputs  # else read from summary.json
+    annotate(run, job.id)
+    done = db.jobs[job.id]
+    assert done.status is JobStatus.COMPLETED
+    assert done.assembly_report == ASSEMBLY_REPORT
+
+
+@pytest.mark.parametrize("summary_in_outputs", [True, False], ids=["outputs", "file"])
+def test_a_summary_without_an_assembly_report_completes_without_one(
+    run: AnnotationRun, engine: FakeEngine, job: Job, db: FakeDatabase, summary_in_outputs: bool
+) -> None:
+    engine.summary_in_outputs = summary_in_outputs
+    annotate(run, job.id)
+    assert db.jobs[job.id].status is JobStatus.COMPLETED
+    assert db.jobs[job.id].assembly_report is None
+
+
+def test_an_unreadable_summary_does_not_stop_the_job_completing(
+    run: AnnotationRun, job: Job, db: FakeDatabase
+) -> None:
+    def engine_with_a_broken_summary(input_path: Path, output_dir: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+        outputs = fake_engine()(input_path, output_dir, **kwargs)  # type: ignore[arg-type]
+        outputs.summary = None
+        outputs.summary_json.write_text("{not json")
+        return outputs
+
+    run.engine = engine_with_a_broken_summary
+    annotate(run, job.id)
+    assert db.jobs[job.id].status is JobStatus.COMPLETED
+    assert db.jobs[job.id].assembly_report is None
+
+
+@pytest.mark.parametrize(("chosen", "given"), [(None, None), ("auto", None), ("NCBI36", "NCBI36")])
+def test_the_engine_is_given_the_assembly_chosen_at_upload_or_none_to_detect_it(
+    run: AnnotationRun,
+    engine: FakeEngine,
+    make_user: MakeUser,
+    uow: FakeUnitOfWorkFactory,
+    store: FakeObjectStore,
+    policy: PlanPolicy,
+    clock: FakeClock,
+    chosen: str | None,
+    given: str | None,
+) -> None:
+    submitted = submit_job(
+        uow(),
+        store,
+        policy,
+        clock,
+        user_id=make_user().id,
+        file_name="sample.vcf",
+        stream=io.BytesIO(VCF),
+        assembly=chosen,
+    )
+    annotate(run, submitted.id)
+    (call,) = engine.calls
+    assert call.assembly == given
+
+
 # --- redelivery and idempotence -------------------------------------------------------------
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import random
 import uuid
+import zlib
 from collections.abc import Callable
 
 import pytest
@@ -15,7 +17,17 @@ from gas.domain.jobs import Job, JobStatus
 from gas.domain.plans import Plan, PlanPolicy
 from gas.domain.users import User
 from gas.services import accounts
-from gas.services.jobs import SNIFF_BYTES, get_job, list_jobs, submit_job, vcf_problem
+from gas.services.jobs import (
+    INFLATE_STEP,
+    SNIFF_BYTES,
+    DecompressedSize,
+    decompressed_size,
+    get_job,
+    list_jobs,
+    register_uploaded_job,
+    submit_job,
+    vcf_problem,
+)
 from tests.fakes import (
     CommitFailed,
     FakeClock,
@@ -174,6 +186,23 @@ def test_submit_refuses_an_unknown_assembly_and_keeps_nothing(
     with pytest.raises(InvalidInput, match="GRCh38"):
         submit(user, assembly="hg19")
     assert_nothing_kept(db, store)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "stored"),
+    [
+        (None, None),
+        ("auto", None),
+        ("GRCh38", "GRCh38"),
+        ("GRCh37", "GRCh37"),
+        ("NCBI36", "NCBI36"),
+    ],
+)
+def test_the_assembly_is_detected_by_default_or_as_chosen(
+    submit: Submit, make_user: MakeUser, db: FakeDatabase, chosen: str | None, stored: str | None
+) -> None:
+    job = submit(make_user(), assembly=chosen)
+    assert db.jobs[job.id].assembly == stored  # None: the engine reads the file's header
 
 
 def test_submitted_jobs_get_distinct_ids_and_keys(submit: Submit, make_user: MakeUser) -> None:
@@ -375,6 +404,235 @@ def test_vcf_problem_reasons_are_written_for_the_user() -> None:
     assert "compressed" in (vcf_problem(_bad_gzip()) or "")
     assert "#CHROM" in (vcf_problem(b"##source=x\n") or "")
     assert vcf_problem(VCF) is None
+
+
+# --- the limit applies to what the upload decompresses to ------------------------------------
+
+
+def realistic_vcf(size: int) -> bytes:
+    """A VCF of at least ``size`` bytes whose records vary as real ones do, so that gzip
+    shrinks it by a factor of about 4 (not 1000, as with repeated lines)."""
+    rng = random.Random(size)
+    lines = [HEADER]
+    total = len(HEADER)
+    pos = 10_000
+    while total < size:
+        pos += rng.randint(1, 5000)
+        ref, alt = rng.sample("ACGT", 2)
+        line = (
+            f"{rng.randint(1, 22)}\t{pos}\trs{rng.randint(1, 10**9)}\t{ref}\t{alt}\t"
+            f"{rng.randint(10, 99)}\tPASS\tDP={rng.randint(1, 500)};AF={rng.random():.4f}\n"
+        ).encode()
+        lines.append(line)
+        total += len(line)
+    return b"".join(lines)
+
+
+def bgzip_blocks(data: bytes) -> bytes:
+    """Blocks of at most 65,280 bytes, one gzip member each, and the empty end member, as
+    bgzip writes them."""
+    blocks = [gzip.compress(data[i : i + 65280]) for i in range(0, len(data), 65280)]
+    return b"".join(blocks) + gzip.compress(b"")
+
+
+def zeros_bomb(megabytes: int) -> bytes:
+    """One gzip member of ``megabytes`` MiB of zeros: about a thousandth of that compressed."""
+    out = bytearray()
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(1 << 20)
+    for _ in range(megabytes):
+        out += deflate.compress(chunk)
+    out += deflate.flush()
+    return bytes(out)
+
+
+class CountingStream(io.BytesIO):
+    """An upload that remembers how much of it was read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.read_bytes = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.read_bytes += len(data)
+        return data
+
+
+OVER_FREE = realistic_vcf(170 * 1024)  # 170 KB of text …
+OVER_FREE_GZ = gzip.compress(OVER_FREE)  # … sent as a gzip well under 150 KB
+
+
+def test_the_gzip_of_a_vcf_over_the_free_limit_is_small_itself() -> None:
+    assert len(OVER_FREE) > FREE_LIMIT
+    assert len(OVER_FREE_GZ) < FREE_LIMIT // 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [OVER_FREE_GZ, bgzip_blocks(OVER_FREE), gzip.compress(OVER_FREE[:1000]) + OVER_FREE_GZ],
+    ids=["gzip", "bgzip", "gzip members"],
+)
+def test_a_small_gzip_of_a_vcf_over_the_free_limit_is_refused_and_nothing_kept(
+    submit: Submit, make_user: MakeUser, db: FakeDatabase, store: FakeObjectStore, data: bytes
+) -> None:
+    assert len(data) < FREE_LIMIT
+    with pytest.raises(UploadTooLarge) as refused:
+        submit(make_user(), data, file_name="sample.vcf.gz", content_length=len(data))
+    assert refused.value.limit == FREE_LIMIT
+    assert str(refused.value) == (
+        "Free accounts can annotate files of up to 150 KB. "
+        "Upgrade to Premium to annotate larger files."
+    )
+    assert_nothing_kept(db, store)
+
+
+def test_a_premium_user_may_send_the_same_gzip(
+    submit: Submit, make_user: MakeUser, store: FakeObjectStore
+) -> None:
+    job = submit(make_user(plan=Plan.PREMIUM), OVER_FREE_GZ, file_name="sample.vcf.gz")
+    assert store.objects[job.input_key] == OVER_FREE_GZ  # stored as sent
+    assert job.input_size == len(OVER_FREE_GZ)
+
+
+def test_a_gzip_of_exactly_the_free_limit_is_accepted(
+    submit: Submit, make_user: MakeUser, store: FakeObjectStore
+) -> None:
+    data = bgzip_blocks(vcf_of_size(FREE_LIMIT))
+    job = submit(make_user(), data, file_name="edge.vcf.gz")
+    assert store.exists(job.input_key)
+    with pytest.raises(UploadTooLarge):
+        submit(make_user(), bgzip_blocks(vcf_of_size(FREE_LIMIT + 1)))
+
+
+def test_the_premium_limit_applies_to_the_decompressed_size_too(
+    submit: Submit, make_user: MakeUser, db: FakeDatabase, store: FakeObjectStore
+) -> None:
+    user = make_user(plan=Plan.PREMIUM)
+    accepted = submit(user, gzip.compress(vcf_of_size(PREMIUM_LIMIT)))
+    data = gzip.compress(vcf_of_size(PREMIUM_LIMIT + 1))
+    assert len(data) < FREE_LIMIT
+    with pytest.raises(UploadTooLarge) as refused:
+        submit(user, data)
+    assert str(refused.value) == "Input files can be at most 1 MB."
+    assert list(store.objects) == [accepted.input_key] and list(db.jobs) == [accepted.id]
+
+
+def test_a_decompression_bomb_is_cut_off_at_the_limit_while_it_streams(
+    uow: FakeUnitOfWorkFactory,
+    store: FakeObjectStore,
+    policy: PlanPolicy,
+    clock: FakeClock,
+    make_user: MakeUser,
+    db: FakeDatabase,
+) -> None:
+    bomb = zeros_bomb(100)  # 100 MiB of zeros in about 100 KB
+    assert len(bomb) < FREE_LIMIT
+    stream = CountingStream(bomb)
+    with pytest.raises(UploadTooLarge, match="Upgrade to Premium"):
+        submit_job(
+            uow(),
+            store,
+            policy,
+            clock,
+            user_id=make_user().id,
+            file_name="bomb.vcf.gz",
+            stream=stream,
+        )
+    assert stream.read_bytes < 16 * 1024  # stopped after a few KB, not read to its end
+    assert_nothing_kept(db, store)
+
+
+# decompressed_size: the one measure every upload path uses
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"x",
+        VCF,
+        gzip.compress(VCF),
+        gzip.compress(b""),
+        bgzip_blocks(realistic_vcf(200_000)),
+        gzip.compress(VCF) + b"\0" * 100 + gzip.compress(VCF),  # zero padding between members
+    ],
+    ids=["empty", "one byte", "plain", "gzip", "gzip of nothing", "bgzip", "padded members"],
+)
+@pytest.mark.parametrize("step", [1, 7, 8192, 1 << 20])
+def test_decompressed_size_is_the_size_of_the_text_in_any_steps(data: bytes, step: int) -> None:
+    text = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    measure = DecompressedSize(10 * len(text) + 10)
+    for i in range(0, len(data), step):
+        measure.feed(data[i : i + step])
+    assert measure.finish() == len(text)
+    assert decompressed_size(io.BytesIO(data), 10 * len(text) + 10) == len(text)
+
+
+def test_decompressed_size_stops_reading_once_over_the_limit_with_bounded_steps() -> None:
+    bomb = zeros_bomb(64)
+    fh = CountingStream(bomb)
+    size = decompressed_size(fh, 1000)
+    assert 1000 < size <= 1000 + INFLATE_STEP
+    assert fh.read_bytes <= INFLATE_STEP  # one read; the rest never touched
+
+
+def test_decompressed_size_of_a_corrupt_gzip_counts_what_inflates_before_the_damage() -> None:
+    good = gzip.compress(VCF)
+    assert decompressed_size(io.BytesIO(good + b"\x1f\x8b\x08\x00garbage"), 10**6) == len(VCF)
+    assert decompressed_size(io.BytesIO(good[: len(good) // 2]), 10**6) <= len(VCF)
+
+
+# The presigned flow: the browser stored the object; the job is registered afterwards.
+
+
+def register(
+    uow: FakeUnitOfWorkFactory,
+    store: FakeObjectStore,
+    policy: PlanPolicy,
+    clock: FakeClock,
+    user: User,
+    data: bytes,
+    name: str = "sample.vcf.gz",
+) -> Job:
+    job_id = str(uuid.uuid4())
+    key = f"{user.id}/{job_id}~{name}"
+    store.objects[key] = data  # what the browser uploaded to S3
+    return register_uploaded_job(
+        uow(), store, policy, clock, user_id=user.id, job_id=job_id, key=key, assembly="GRCh38"
+    )
+
+
+def test_a_stored_gzip_over_the_free_limit_decompressed_is_refused_and_deleted(
+    uow: FakeUnitOfWorkFactory,
+    store: FakeObjectStore,
+    policy: PlanPolicy,
+    clock: FakeClock,
+    make_user: MakeUser,
+    db: FakeDatabase,
+) -> None:
+    with pytest.raises(UploadTooLarge, match="Upgrade to Premium") as refused:
+        register(uow, store, policy, clock, make_user(), bgzip_blocks(OVER_FREE))
+    assert refused.value.limit == FREE_LIMIT
+    assert_nothing_kept(db, store)
+
+    with pytest.raises(UploadTooLarge):  # a bomb, likewise
+        register(uow, store, policy, clock, make_user("bob@example.org"), zeros_bomb(20))
+    assert_nothing_kept(db, store)
+
+
+def test_a_premium_user_may_register_the_same_stored_gzip(
+    uow: FakeUnitOfWorkFactory,
+    store: FakeObjectStore,
+    policy: PlanPolicy,
+    clock: FakeClock,
+    make_user: MakeUser,
+    db: FakeDatabase,
+) -> None:
+    user = make_user(plan=Plan.PREMIUM)
+    job = register(uow, store, policy, clock, user, OVER_FREE_GZ)
+    assert db.jobs[job.id].input_size == len(OVER_FREE_GZ)
+    assert store.objects[job.input_key] == OVER_FREE_GZ
 
 
 # --- failures after the upload --------------------------------------------------------------

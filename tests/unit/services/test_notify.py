@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ def add_job(
     *,
     end: str | None,
     reason: str = "The file is not a VCF.",
+    assembly_report: dict[str, Any] | None = None,
 ) -> Job:
     """A job of ``user``: left RUNNING (``end=None``), or ended "completed" / "failed" at the
     clock's time."""
@@ -38,7 +40,13 @@ def add_job(
     )
     job.start(clock.now() - timedelta(minutes=1))
     if end == "completed":
-        job.complete(clock.now(), results_key="r", log_key="l", summary_key=None)
+        job.complete(
+            clock.now(),
+            results_key="r",
+            log_key="l",
+            summary_key=None,
+            assembly_report=assembly_report,
+        )
     elif end == "failed":
         job.fail(clock.now(), reason, log_key="l")
     with uow() as tx:
@@ -95,6 +103,60 @@ def test_the_completed_email_has_the_completion_time_and_the_job_link(
     assert "2024-01-02 03:04:05 UTC" in text
     assert f"http://gas.test/annotations/{job.id}" in text
     assert "sample.vcf" in text
+
+
+def test_the_completed_email_says_which_assembly_was_used_and_its_warnings(
+    notify: Notify,
+    make_user: MakeUser,
+    uow: FakeUnitOfWorkFactory,
+    clock: FakeClock,
+    mailer: FakeMailer,
+) -> None:
+    report = {
+        "requested": "auto",
+        "input": "GRCh37",
+        "annotated_on": "GRCh38",
+        "lifted": True,
+        "evidence": "reference_sequence=/data/ref/human_g1k_v37.fasta in the ##UnifiedGenotyper "
+        "line",
+        "warnings": ["1 record is on GL000207.1, which GRCh38 does not have: not lifted."],
+        "lifted_records": 10,
+        "not_lifted": 1,
+    }
+    job = add_job(uow, clock, make_user(), end="completed", assembly_report=report)
+    notify(job, events.JOB_COMPLETED)
+    text = body(mailer)
+    assert (
+        "Genome assembly: GRCh37 (detected: reference_sequence=/data/ref/human_g1k_v37.fasta "
+        "in the ##UnifiedGenotyper line) → lifted to GRCh38 for annotation; 1 record could not "
+        "be lifted.\n" in text
+    )
+    assert (
+        "Assembly warnings:\n  - 1 record is on GL000207.1, which GRCh38 does not have: "
+        "not lifted.\n" in text
+    )
+    assert text.index("Genome assembly:") < text.index("View and download the results:")
+
+
+def test_an_unknown_assembly_is_said_plainly_and_a_job_without_a_report_says_nothing(
+    notify: Notify,
+    make_user: MakeUser,
+    uow: FakeUnitOfWorkFactory,
+    clock: FakeClock,
+    mailer: FakeMailer,
+) -> None:
+    user = make_user()
+    report = {"input": "unknown", "annotated_on": "GRCh38", "lifted": False, "warnings": []}
+    unknown = add_job(uow, clock, user, end="completed", assembly_report=report)
+    older = add_job(uow, clock, user, end="completed")  # annotated before reports existed
+    notify(unknown, events.JOB_COMPLETED)
+    notify(older, events.JOB_COMPLETED)
+    assert (
+        "Genome assembly: unknown (could not be detected from the file); annotated on GRCh38, "
+        "positions not lifted." in body(mailer, 0)
+    )
+    assert "Assembly warnings" not in body(mailer, 0)
+    assert "assembly" not in body(mailer, 1).lower()
 
 
 def test_a_user_without_a_name_is_addressed_by_email_alone(

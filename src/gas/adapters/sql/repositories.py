@@ -100,6 +100,7 @@ def _job(row: sa.Row[Any]) -> Job:
         results_key=m["results_key"],
         log_key=m["log_key"],
         summary_key=m["summary_key"],
+        assembly_report=m["assembly_report"],
         results_state=ResultsState(m["results_state"]) if m["results_state"] else None,
         archive_after=m["archive_after"],
         archive_id=m["archive_id"],

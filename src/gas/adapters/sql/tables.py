@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -88,6 +89,8 @@ jobs = Table(
     Column("results_key", String(600), nullable=True),
     Column("log_key", String(600), nullable=True),
     Column("summary_key", String(600), nullable=True),
+    # the engine's assembly report (summary.json's "assembly"); SQL NULL when there is none
+    Column("assembly_report", JSON(none_as_null=True), nullable=True),
     Column("results_state", String(16), nullable=True),
     # archive / restore (the Free plan's cold storage)
     Column("archive_after", UTCDateTime(), nullable=True),

@@ -21,6 +21,7 @@ from gas.domain import errors
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
 from gas.entrypoints.web.pages import wait_text
+from gas.entrypoints.web.presenters import assembly_json
 from gas.services import accounts, jobs
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "status": job.status.value,
         "input_file_name": job.input_file_name,
         "input_size": job.input_size,
-        "assembly": job.assembly,
+        "assembly": assembly_json(job),
         "submitted_at": iso(job.submitted_at),
         "started_at": iso(job.started_at),
         "completed_at": iso(job.completed_at),
@@ -205,7 +206,7 @@ def submit_job() -> Any:
             "Send the VCF file as the multipart/form-data field 'file' "
             "(for example: curl -F file=@input.vcf …).",
         )
-    assembly = request.form.get("assembly") or None
+    assembly = request.form.get("assembly") or jobs.DEFAULT_ASSEMBLY
     job = jobs.submit_job(
         c.uow(),
         c.storage,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gas import __version__ as gas_version
-from gas.services.jobs import ASSEMBLIES
+from gas.services.jobs import ASSEMBLIES, DEFAULT_ASSEMBLY
 
 OPENAPI_VERSION = "3.1.0"
 EXAMPLE_VCF = (
@@ -91,6 +91,7 @@ SCHEMAS: dict[str, Any] = {
             "id",
             "status",
             "input_file_name",
+            "assembly",
             "submitted_at",
             "completed_at",
             "error",
@@ -106,7 +107,7 @@ SCHEMAS: dict[str, Any] = {
             },
             "input_file_name": {"type": "string"},
             "input_size": _nullable({"type": "integer", "minimum": 0}),
-            "assembly": _nullable({"type": "string", "enum": list(ASSEMBLIES)}),
+            "assembly": _ref("JobAssembly"),
             "submitted_at": {"type": "string", "format": "date-time"},
             "started_at": _nullable({"type": "string", "format": "date-time"}),
             "completed_at": _nullable({"type": "string", "format": "date-time"}),
@@ -157,6 +158,56 @@ SCHEMAS: dict[str, Any] = {
                         "description": "The job's page in the web UI.",
                     },
                 },
+            },
+        },
+    },
+    "JobAssembly": {
+        "type": "object",
+        "description": "The input's genome assembly: what was requested at upload and what "
+        "the annotation found and did. Everything but `requested` is null (and `warnings` "
+        "empty) until the annotation has reported it, and for jobs annotated before it did.",
+        "required": ["requested", "input", "annotated_on", "lifted", "evidence", "warnings"],
+        "properties": {
+            "requested": {
+                "type": "string",
+                "enum": list(ASSEMBLIES),
+                "description": "The `assembly` field of the upload; `auto`: detected from "
+                "the file's header.",
+            },
+            "input": _nullable(
+                {
+                    "type": "string",
+                    "description": "The assembly the input is on: `GRCh38`, `GRCh37`, "
+                    "`NCBI36`, `unknown` (the header did not tell), or another name.",
+                    "examples": ["GRCh37"],
+                }
+            ),
+            "annotated_on": _nullable(
+                {
+                    "type": "string",
+                    "description": "The assembly of the reference the variants were "
+                    "annotated with.",
+                    "examples": ["GRCh38"],
+                }
+            ),
+            "lifted": _nullable(
+                {
+                    "type": "boolean",
+                    "description": "Whether positions were lifted from `input` to "
+                    "`annotated_on` for the annotation.",
+                }
+            ),
+            "evidence": _nullable(
+                {
+                    "type": "string",
+                    "description": "Why the input is taken to be on `input`, for people "
+                    "(the header line that says so).",
+                }
+            ),
+            "warnings": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Assembly warnings the user should read, one sentence each.",
             },
         },
     },
@@ -243,7 +294,12 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                                         "assembly": {
                                             "type": "string",
                                             "enum": list(ASSEMBLIES),
-                                            "description": "The input's genome assembly.",
+                                            "default": DEFAULT_ASSEMBLY,
+                                            "description": "The input's genome assembly: "
+                                            "`auto` (the default) detects it from the "
+                                            "file's header. The job's `assembly` says "
+                                            "what was found and whether positions were "
+                                            "lifted.",
                                         },
                                     },
                                 },
@@ -267,7 +323,10 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                             "No `file` field, a file that is not a VCF, or an unknown assembly."
                         ),
                         "401": UNAUTHORIZED,
-                        "413": _error("The file is larger than the caller's plan allows."),
+                        "413": _error(
+                            "The file is larger than the caller's plan allows (a gzip or "
+                            "bgzip file: what it decompresses to)."
+                        ),
                     },
                 },
                 "get": {

@@ -26,12 +26,15 @@ from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gas.adapters.billing import BillingError
+from gas.domain.assembly import JobAssembly, job_assembly
+from gas.domain.assembly import label as assembly_label
 from gas.domain.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan, human_size
 from gas.entrypoints.web import CONTENT_SECURITY_POLICY, MULTIPART_SLACK, container, csrf
 from gas.entrypoints.web.auth import login_required
 from gas.entrypoints.web.errors import MESSAGES, render_error
+from gas.entrypoints.web.presenters import AssemblyBadge, assembly_badge, reference_offer
 from gas.services import accounts, jobs
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,7 @@ bp = Blueprint("pages", __name__)
 PAGE_SIZE = 50
 MAX_STATUS_IDS = 100
 MAX_LOG_BYTES = 2 * 1024 * 1024
-DEFAULT_ASSEMBLY = "GRCh38"
+DEFAULT_ASSEMBLY = jobs.DEFAULT_ASSEMBLY
 
 STATUS_BADGES = {
     JobStatus.PENDING: "text-bg-secondary",
@@ -103,6 +106,22 @@ def _human_size_filter(n: int | None) -> str:
     return human_size(n) if n is not None else "—"
 
 
+@bp.app_template_global("job_assembly")
+def _job_assembly(job: Job) -> JobAssembly:
+    return job_assembly(job)
+
+
+@bp.app_template_global("assembly_badge")
+def _assembly_badge(job: Job) -> AssemblyBadge | None:
+    return assembly_badge(job)
+
+
+@bp.app_template_global("reference_offer")
+def _reference_offer() -> str:
+    """What a job gets with this server's reference data (``GAS_REFDATA``), in words."""
+    return reference_offer(container().settings.refdata)
+
+
 @bp.app_context_processor
 def _inject() -> dict[str, Any]:
     return {"JobStatus": JobStatus, "ResultsState": ResultsState}
@@ -139,6 +158,7 @@ def status_payload(job: Job) -> dict[str, Any]:
         "completed_at": utc_iso(job.completed_at) or None,
         "completed_at_text": utc_text(job.completed_at) if job.completed_at else None,
         "results_state": job.results_state.value if job.results_state else None,
+        "assembly_badge": badge.as_json() if (badge := assembly_badge(job)) else None,
     }
 
 
@@ -359,7 +379,7 @@ def _render_annotate(
             "annotate.html",
             limit_bytes=limit,
             limit_text=human_size(limit),
-            assemblies=jobs.ASSEMBLIES,
+            assemblies={name: assembly_label(name) for name in jobs.ASSEMBLIES},
             default_assembly=DEFAULT_ASSEMBLY,
             error=error,
             too_large=too_large,

@@ -32,6 +32,19 @@
     badge.appendChild(text);
   }
 
+  // A completed job's assembly badge on My Annotations (as _macros.html's assembly_badge_of).
+  function addAssemblyBadge(cell, badge) {
+    if (!cell || !badge || cell.querySelector("[data-testid=job-assembly]")) return;
+    var span = document.createElement("span");
+    span.className = "badge assembly-badge " + (badge.warning ? "text-bg-warning" : "text-bg-light border");
+    span.dataset.testid = "job-assembly";
+    span.dataset.warning = badge.warning ? "true" : "false";
+    span.title = badge.title;
+    span.textContent = badge.text;
+    cell.appendChild(document.createTextNode(" "));
+    cell.appendChild(span);
+  }
+
   // Calls update(data) every INTERVAL_MS while it returns true. Network and server errors
   // back off (up to MAX_INTERVAL_MS); an answer that is not JSON (the session ended and we
   // were sent to the log-in page) or a 4xx stops the polling: a reload will sort it out.
@@ -79,7 +92,9 @@
           var row = table.querySelector('tr[data-job-id="' + job.id + '"]');
           if (!row) return;
           row.dataset.status = job.status;
-          setBadge(row.querySelector("[data-testid=job-status]"), job.status);
+          var badge = row.querySelector("[data-testid=job-status]");
+          setBadge(badge, job.status);
+          if (badge) addAssemblyBadge(badge.parentNode, job.assembly_badge);
         });
         return pendingIds().length > 0;
       }
