@@ -47,7 +47,7 @@ from .output.results_store import (
     ResultsStoreWriter,
     Rows,
     add_unannotated_row,
-    add_unlifted_rows,
+    add_unannotated_rows,
     record_rows,
 )
 from .reference.assemblies import GRCH38, RCRS, UNKNOWN, chromosome_lengths
@@ -1044,8 +1044,9 @@ class _Annotator:
             if may_have_our_keys and our_keys(info):
                 info = self._drop_our_keys(info, chunk.line_no[r])
             if rows is not None:
-                if lift is not None and lift[0] is None:
-                    add_unlifted_rows(rows, chunk, r, lift[1])
+                if len(rows) == row0:  # no annotated allele: still a row per allele
+                    unlifted = lift[1] if lift is not None and lift[0] is None else None
+                    add_unannotated_rows(rows, chunk, r, unlifted)
                 record_rows(rows, row0, chunk.line_no[r], parts, lift, _has_rsid(parts[2]))
             parts[7] = added if info == "." or not info else f"{info};{added}"
             emit("\t".join(parts))

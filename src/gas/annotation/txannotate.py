@@ -29,7 +29,7 @@ from .intervals import IntervalIndex
 from .knownvars import allele_hash
 from .limits import InputLimits
 from .normalize import normalize
-from .output.results_store import Rows, add_unlifted_rows, record_rows
+from .output.results_store import Rows, add_unannotated_rows, record_rows
 from .output.results_store import allele_frequency as _allele_frequency
 from .report import Counts, Warnings
 from .transcripts import CANONICAL, CDS_END_NF, CDS_START_NF, MANE, TxModel
@@ -649,8 +649,9 @@ class TranscriptAnnotator(_Annotator):
             if may_have_our_keys and our_keys(info):
                 info = self._drop_our_keys(info, chunk.line_no[r])
             if rows is not None:
-                if lift is not None and lift[0] is None:
-                    add_unlifted_rows(rows, chunk, r, lift[1])
+                if len(rows) == row0:  # no annotated allele: still a row per allele
+                    unlifted = lift[1] if lift is not None and lift[0] is None else None
+                    add_unannotated_rows(rows, chunk, r, unlifted)
                 record_rows(
                     rows,
                     row0,

@@ -53,6 +53,17 @@ def test_one_row_per_ann_entry_with_the_same_fields(handmade, tmp_path):
         top = next(r for r in tops if r["pos"] == int(rec[1]) and r["alt"] == first[0])
         assert top["consequence"] == first[1]
     assert outputs.summary["results_store"]["rows"] == len(rows)
+    # every record has rows, and ``record`` is its ordinal in the annotated VCF
+    assert sorted({r["record"] for r in rows}) == list(range(len(recs)))
+    assert all(recs[r["record"]][1] == str(r["pos"]) for r in rows)
+
+
+def test_a_record_without_annotated_alleles_still_has_a_row(handmade, tmp_path):
+    recs, outputs = run(handmade, tmp_path, ["1 700 A .", snv(handmade, 800)])
+    rows = _rows(outputs.results_store)
+    first = [r for r in rows if r["record"] == 0]
+    assert [(r["alt"], r["consequence"], r["top"]) for r in first] == [(".", None, True)]
+    assert {r["record"] for r in rows} == {0, 1}
 
 
 def test_the_store_is_the_same_from_several_processes(handmade, tmp_path, monkeypatch):

@@ -8,9 +8,11 @@ answers in tens of milliseconds without loading it. It is an output like the ann
 stored next to it, archived and restored with it.
 
 Rows are built by the annotators (txannotate.py, engine.py) from the same effect records as
-ANN, so the store and the VCF cannot disagree. ``top`` marks the one row per allele that the
-browser shows first: the most severe, ties broken MANE Select → canonical → coding (the order
-ANN entries are written in).
+ANN, so the store and the VCF cannot disagree. Every record has at least one row (an allele
+with no annotation — ALT ``.``/``*``, a record that was not lifted — gets a row without a
+consequence), so ``record`` maps rows to the annotated VCF's records. ``top`` marks the one
+row per allele that the browser shows first: the most severe, ties broken MANE Select →
+canonical → coding (the order ANN entries are written in).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 #: column name → Arrow type name (see SCHEMA); the order is the file's
 COLUMNS: dict[str, str] = {
+    "record": "int64",  # the record's ordinal (0-based): the n-th record of the input and output
     "line": "int64",  # the record's line in the input
     "chrom": "string",  # CHROM as in the input
     "pos": "int64",
@@ -84,7 +87,7 @@ class Rows:
         self.cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
 
     def __len__(self) -> int:
-        return len(self.cols["line"])
+        return len(self.cols["alt"])
 
     def extend(self, other: Rows) -> None:
         for name, values in other.cols.items():
@@ -107,6 +110,8 @@ class ResultsStoreWriter:
         )
         self._pending = Rows()
         self.rows = 0
+        self.records = 0
+        self._last_line = -1
         #: per gene: alleles whose top row is HIGH or MODERATE
         self.high: Counter[str] = Counter()
         self.moderate: Counter[str] = Counter()
@@ -115,6 +120,14 @@ class ResultsStoreWriter:
         if not len(rows):
             return
         c = rows.cols
+        ordinals = c["record"]
+        ordinals.clear()
+        last, n = self._last_line, self.records
+        for line in c["line"]:
+            if line != last:
+                last, n = line, n + 1
+            ordinals.append(n - 1)
+        self._last_line, self.records = last, n
         high, moderate = self.high, self.moderate
         for top, impact, gene in zip(c["top"], c["impact"], c["gene"], strict=True):
             if top and gene:
@@ -182,7 +195,7 @@ def record_rows(
 
 #: the columns of a row that are not the record's (record_rows fills those)
 _RECORD_COLUMNS = frozenset(
-    ("line", "chrom", "pos", "id", "ref", "filter", "grch38_chrom", "grch38_pos", "known")
+    ("record", "line", "chrom", "pos", "id", "ref", "filter", "grch38_chrom", "grch38_pos", "known")
 )
 _ROW_COLUMNS = [name for name in COLUMNS if name not in _RECORD_COLUMNS]
 
@@ -202,12 +215,13 @@ def add_unannotated_row(
     c["top"][-1] = True
 
 
-def add_unlifted_rows(rows: Rows, chunk: Any, r: int, tag: str) -> None:
-    """Rows for the alleles of record ``r`` of a chunk, which could not be lifted."""
+def add_unannotated_rows(rows: Rows, chunk: Any, r: int, tag: str | None) -> None:
+    """Rows for the alleles of record ``r`` of a chunk, which has no annotation (``tag``: the
+    INFO item saying why, e.g. ``GAS_LIFTOVER=WARNING_NOT_LIFTED:…``)."""
     parts = chunk.records[r]
     q0, q1 = chunk.first_q[r], chunk.first_q[r + 1]
     alts = parts[4].split(",")
-    warning = tag.partition("=")[2]
+    warning = tag.partition("=")[2] if tag else None
     for k, q in enumerate(range(q0, q1)):
         add_unannotated_row(
             rows, alts[k] if k < len(alts) else parts[4], k + 1, chunk.q_class[q], warning
