@@ -9,52 +9,22 @@ only text put into the SQL and comes from the service, never from a request.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gas.services.variants import VariantFilter, VariantPage, normalize_chrom
+from gas.services.variants import ANSWER_COLUMNS, VariantFilter, VariantPage, normalize_chrom
 
-#: the columns a variant row has in answers, in this order
-ANSWER_COLUMNS = (
-    "chrom",
-    "pos",
-    "id",
-    "ref",
-    "alt",
-    "gene",
-    "gene_id",
-    "transcript",
-    "biotype",
-    "consequence",
-    "most_severe",
-    "impact",
-    "hgvsc",
-    "hgvsp",
-    "exon",
-    "intron",
-    "protein_position",
-    "amino_acids",
-    "distance",
-    "canonical",
-    "mane",
-    "known",
-    "known_ids",
-    "clinvar",
-    "af",
-    "filter",
-    "variant_class",
-    "grch38_chrom",
-    "grch38_pos",
-    "warnings",
-    "record",
-    "allele",
-    "top",
-)
 _NORM_CHROM = (
     "CASE WHEN upper(chrom) IN ('M', 'MT', 'CHRM', 'CHRMT') THEN 'MT' "
     "ELSE regexp_replace(chrom, '^[cC][hH][rR]', '') END"
 )
-_BEST_FIRST = "top DESC, severity ASC NULLS LAST, mane DESC, canonical DESC, coding DESC"
+# ... and the transcript id last, so that ties (two equally good transcripts) are broken the
+# same way by every query: pages, exports and the row shown for an allele always agree
+_BEST_FIRST = (
+    "top DESC, severity ASC NULLS LAST, mane DESC, canonical DESC, coding DESC, "
+    "transcript ASC NULLS LAST, gene_id ASC NULLS LAST"
+)
 _ORDER = {
     "pos": "record, allele",
     "impact": "severity ASC NULLS LAST, record, allele",
@@ -77,6 +47,10 @@ class DuckDBResults:
             ":memory:", config={"threads": threads, "memory_limit": memory_limit}
         )
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     def _cursor(self):  # type: ignore[no-untyped-def]
         with self._lock:
@@ -135,11 +109,16 @@ class DuckDBResults:
             )
         return sql, params
 
-    def variants(self, store: Path, selection: VariantFilter) -> VariantPage:
-        sql, params = self._selection(store, selection)
+    @staticmethod
+    def _order(selection: VariantFilter) -> str:
         order = _ORDER[selection.sort]
         if selection.all_transcripts:
             order += f", {_BEST_FIRST}"
+        return order
+
+    def variants(self, store: Path, selection: VariantFilter) -> VariantPage:
+        sql, params = self._selection(store, selection)
+        order = self._order(selection)
         cur = self._cursor()
         try:
             total = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
@@ -152,6 +131,20 @@ class DuckDBResults:
             cur.close()
         variants = [dict(zip(ANSWER_COLUMNS, row, strict=True)) for row in rows]
         return VariantPage(int(total), selection.offset, selection.limit, variants)
+
+    def iterate(
+        self, store: Path, selection: VariantFilter, *, batch_rows: int = 10_000
+    ) -> Iterator[dict[str, Any]]:
+        sql, params = self._selection(store, selection)
+        cols = ", ".join(ANSWER_COLUMNS)
+        cur = self._cursor()
+        try:
+            cur.execute(f"SELECT {cols} FROM ({sql}) ORDER BY {self._order(selection)}", params)
+            while batch := cur.fetchmany(batch_rows):
+                for row in batch:
+                    yield dict(zip(ANSWER_COLUMNS, row, strict=True))
+        finally:
+            cur.close()
 
     def records(self, store: Path, selection: VariantFilter) -> list[int]:
         sql, params = self._selection(store, selection)

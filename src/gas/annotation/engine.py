@@ -26,12 +26,9 @@ from typing import TextIO
 import numpy as np
 
 from . import alleles as al
-from . import so
 from .ann import (
     ANN_HEADER,
     ERROR_CHROMOSOME_NOT_FOUND,
-    INTRAGENIC,
-    MODIFIER,
     genic_prefix,
     intergenic_prefix,
 )
@@ -46,7 +43,6 @@ from .output.results_store import (
 from .output.results_store import (
     ResultsStoreWriter,
     Rows,
-    add_unannotated_row,
     add_unannotated_rows,
     record_rows,
 )
@@ -989,8 +985,14 @@ class _Annotator:
                         else:
                             ann.extend([prefix + genic_tail[g] for g in hits])
                         if rows is not None:
-                            for k, g in enumerate(hits):
-                                add_gene_row(rows, genes, allele, q - q0 + 1, q_class[q], g, k == 0)
+                            a0 = len(rows.hits)
+                            rows.hits.extend(
+                                [
+                                    (prefix + genic_tail[g], k == 0, False)
+                                    for k, g in enumerate(hits)
+                                ]
+                            )
+                            rows.add_allele(a0, (allele, q - q0 + 1, q_class[q], None, None, None))
                     continue
                 lg = left_l[q]
                 rg = right_l[q]
@@ -1018,11 +1020,14 @@ class _Annotator:
                         if len(inter_prefixes) < 10_000:
                             inter_prefixes[allele] = prefix
                     error = ERROR_CHROMOSOME_NOT_FOUND if q_code[q] == no_genes else ""
-                    ann.append(
+                    entry = (
                         f"{prefix}{names}|{ids}|intergenic_region|{ids}||||||||{distance}|{error}"
                     )
+                    ann.append(entry)
                     if rows is not None:
-                        add_intergenic_row(rows, allele, q - q0 + 1, q_class[q], distance, error)
+                        a0 = len(rows.hits)
+                        rows.hits.append((entry, True, False))
+                        rows.add_allele(a0, (allele, q - q0 + 1, q_class[q], None, None, None))
             if q1 - q0 == 1:
                 added = f"VC={q_class[q0]};TITV={q_titv[q0]}"
             else:
@@ -1151,32 +1156,6 @@ def _has_rsid(ident: str) -> bool:
     return "rs" in ident and (
         (ident.startswith("rs") and ident[2:].isdigit()) or bool(_RSID_RE.search(ident))
     )
-
-
-def add_gene_row(
-    rows: Rows, genes: GeneTable, alt: str, allele_no: int, vclass: str, g: int, top: bool
-) -> None:
-    """A results-store row of the gene level: the allele lies in gene ``g``."""
-    add_unannotated_row(rows, alt, allele_no, vclass, None)
-    c = rows.cols
-    c["gene"][-1] = genes.symbol[g]
-    c["gene_id"][-1] = genes.gene_id[g] or None
-    c["biotype"][-1] = genes.biotype[g]
-    c["consequence"][-1] = c["most_severe"][-1] = INTRAGENIC
-    c["impact"][-1] = MODIFIER
-    c["severity"][-1] = len(so.TERMS)
-    c["top"][-1] = top
-
-
-def add_intergenic_row(
-    rows: Rows, alt: str, allele_no: int, vclass: str, distance: str, error: str
-) -> None:
-    add_unannotated_row(rows, alt, allele_no, vclass, error or None)
-    c = rows.cols
-    c["consequence"][-1] = c["most_severe"][-1] = so.INTERGENIC
-    c["impact"][-1] = MODIFIER
-    c["severity"][-1] = so.RANK[so.INTERGENIC]
-    c["distance"][-1] = int(distance) if distance else None
 
 
 def _mt_name(chrom: str) -> bool:

@@ -186,8 +186,8 @@ class TranscriptAnnotator(_Annotator):
         #: (upstream?, distance) -> its TxEffect (at most 2 x 5,001 of them)
         self._flank_effects: dict[tuple[bool, int], TxEffect] = {}
         self._gene_names: dict[int, str] = {}
-        #: per transcript: the results store's fixed columns
-        self._store_tx: dict[int, tuple[Any, ...]] = {}
+        #: transcripts whose flags the results store has been given
+        self._store_tx: dict[int, None] = {}
         self.index: IntervalIndex = bundle.tx_index
         self.tx_order = self.index.order
         self.by_consequence: Counter[str] = Counter()
@@ -564,7 +564,7 @@ class TranscriptAnnotator(_Annotator):
         ann_of = self._ann
         lifts = chunk.lifts
         rows = Rows() if self.rows_sink is not None else None
-        store_hit = self._store_hit
+        seen_tx = self._store_tx
         for r, parts in enumerate(chunk.records):
             q0, q1 = first_q[r], first_q[r + 1]
             row0 = len(rows) if rows is not None else 0
@@ -592,25 +592,38 @@ class TranscriptAnnotator(_Annotator):
                 self.by_impact[so.IMPACT[top.terms[0]]] += 1
                 best_rank = min(best_rank, top.rank)
                 flags = query.flags
+                allele_row0 = len(rows) if rows is not None else 0
                 for hit in hits:
                     tx = hit.tx
                     if tx is not None and hit.effect.terms[0] not in flank_terms:
                         name = gene_names.get(tx.gene)
                         genes[name if name is not None else self._gene_name(tx)] = None
-                    ann.append(ann_of(allele_esc, hit, flags))
+                    entry = ann_of(allele_esc, hit, flags)
+                    ann.append(entry)
                     if rows is not None:
-                        store_hit(
-                            rows,
-                            query,
+                        rows.hits.append((entry, hit is hits[0], bool(hit.effect.exon)))
+                        if tx is not None and tx.index not in seen_tx:
+                            seen_tx[tx.index] = None
+                            rows.tx_flags[tx.tx_id] = (
+                                bool(tx.flags & CANONICAL),
+                                bool(tx.flags & MANE),
+                                tx.coding,
+                            )
+                    if csq:
+                        csq_entries.append(self._csq(query.csq_allele, hit, existing))
+                if rows is not None:
+                    values = query.known_values
+                    rows.add_allele(
+                        allele_row0,
+                        (
                             allele_text,
                             q - q0 + 1,
                             chunk.q_class[q],
-                            hit,
-                            hit is hits[0],
-                            existing,
-                        )
-                    if csq:
-                        csq_entries.append(self._csq(query.csq_allele, hit, existing))
+                            existing or None,
+                            values.get("ClinVar_CLNSIG") if values else None,
+                            _allele_frequency(values) if values else None,
+                        ),
+                    )
                 if tsv is not None:
                     chosen = hits if self.options.per_transcript else hits[:1]
                     for hit in chosen:
@@ -679,74 +692,6 @@ class TranscriptAnnotator(_Annotator):
         counts.by_class.update(chunk.q_class)
         counts.titv.update(chunk.q_titv)
         counts.add_chromosomes(Counter(chunk.chroms))
-
-    def _store_hit(
-        self,
-        rows: Rows,
-        query: _Query,
-        alt: str,
-        allele_no: int,
-        vclass: str,
-        hit: _Hit,
-        top: bool,
-        existing: str,
-    ) -> None:
-        """One row of the results store: what ANN says of this allele and transcript."""
-        c = rows.cols
-        e = hit.effect
-        tx = hit.tx
-        if tx is not None:
-            fixed = self._store_tx.get(tx.index)
-            if fixed is None:
-                bundle = self.bundle
-                fixed = self._store_tx[tx.index] = (
-                    bundle.gene_name[tx.gene].decode() or None,
-                    bundle.gene_id[tx.gene].decode() or None,
-                    tx.tx_id,
-                    tx.biotype,
-                    bool(tx.flags & CANONICAL),
-                    bool(tx.flags & MANE),
-                    tx.coding,
-                )
-            gene, gene_id, tx_id, biotype, canonical, mane, coding = fixed
-            incomplete = self._tx_ann_parts(tx)[1]
-        else:
-            gene = gene_id = tx_id = biotype = None
-            canonical = mane = coding = False
-            incomplete = ""
-        terms = e.terms
-        c["alt"].append(alt)
-        c["allele"].append(allele_no)
-        c["variant_class"].append(vclass)
-        c["gene"].append(gene)
-        c["gene_id"].append(gene_id)
-        c["transcript"].append(tx_id)
-        c["biotype"].append(biotype)
-        c["canonical"].append(canonical)
-        c["mane"].append(mane)
-        c["coding"].append(coding)
-        c["consequence"].append(terms[0] if len(terms) == 1 else "&".join(terms))
-        c["most_severe"].append(terms[0])
-        c["impact"].append(so.IMPACT[terms[0]])
-        c["severity"].append(so.RANK[terms[0]])
-        c["hgvsc"].append(e.hgvs_c or None)
-        c["hgvsp"].append(e.hgvs_p or None)
-        c["exon"].append(e.exon or None)
-        c["intron"].append(e.intron or None)
-        c["protein_position"].append(e.aa_pos or None)
-        c["amino_acids"].append(e.amino_acids or None)
-        c["distance"].append(e.distance)
-        c["known_ids"].append(existing or None)
-        values = query.known_values
-        c["clinvar"].append(values.get("ClinVar_CLNSIG") if values else None)
-        c["af"].append(_allele_frequency(values) if values else None)
-        notes = list(query.flags) + e.flags
-        if e.shifted:
-            notes.append(INFO_REALIGN)
-        if incomplete:
-            notes.append(incomplete)
-        c["warnings"].append("&".join(notes) or None)
-        c["top"].append(top)
 
     def _gene_name(self, tx: TxModel) -> str:
         name = self._gene_names.get(tx.gene)
