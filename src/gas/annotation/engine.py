@@ -53,6 +53,10 @@ from .report import Counts, RunInfo, Warnings, count_log, summary
 from .source import InputSource, LineBatches
 from .vcf.assembly import AssemblyCall, bare_chrom
 
+#: The largest POS (and END) accepted: far beyond any genome, small enough that positions
+#: and spans stay 64-bit integers in every computation (htslib reads up to 2^63 - 1).
+MAX_VCF_POS = 1 << 62
+
 #: Records are annotated in batches of at most this many lines.
 CHUNK_LINES = 8192
 
@@ -766,6 +770,13 @@ class _Annotator:
                     f"POS must be a whole number, found {pos_text[:40]!r}", first_no + i, line
                 )
             pos = int(pos_text)
+            if pos > MAX_VCF_POS:
+                raise invalid_line(
+                    f"POS {pos_text[:30]} is out of range: the largest position GAS accepts is "
+                    f"{MAX_VCF_POS:,} (2^62)",
+                    first_no + i,
+                    line,
+                )
             input_chrom = chrom
             unlifted = False
             if chrom != last_input_chrom and chrom_lengths:
@@ -1115,7 +1126,7 @@ class _Annotator:
             m = _END_RE.search(info)
             if m:
                 text = m.group(1)
-                if text.isdigit() and text.isascii():
+                if text.isdigit() and text.isascii() and int(text) <= MAX_VCF_POS:
                     end = int(text)
                 else:
                     self._malformed("END", line_no)
@@ -1128,6 +1139,10 @@ class _Annotator:
                     svlen = int(text)
                 except ValueError:
                     self._malformed("SVLEN", line_no)
+                else:
+                    if abs(svlen) > MAX_VCF_POS:
+                        svlen = None
+                        self._malformed("SVLEN", line_no)
         return end, svlen
 
     def _malformed(self, key: str, line_no: int) -> None:

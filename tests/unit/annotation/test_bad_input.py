@@ -266,3 +266,23 @@ def test_existing_outputs_are_not_replaced_by_a_failed_run(tmp_path):
         "s.summary.json",
         "s.variants.parquet",
     ]
+
+
+def test_a_position_beyond_any_genome_is_a_clear_error_naming_the_line(tmp_path):
+    text = HEADER + RECORD + "1\t9223372036854775808\t.\tA\tG\t.\t.\t.\n"
+    err = fail(tmp_path, "huge.vcf", text)
+    line = HEADER.count("\n") + 2
+    assert err.reason.startswith(f"line {line}: POS 9223372036854775808 is out of range")
+
+
+def test_huge_end_and_svlen_are_ignored_with_a_warning_not_a_crash(tmp_path):
+    text = (
+        HEADER
+        + "1\t100\t.\tA\t<DEL>\t.\t.\tEND=99999999999999999999999\n"
+        + "1\t200\t.\tA\t<DEL>\t.\t.\tSVLEN=-99999999999999999999999\n"
+    )
+    outputs = annotate_file(write(tmp_path, "sv.vcf", text), tmp_path / "out")
+    assert outputs.summary["input"]["records"] == 2
+    warnings = " ".join(outputs.warnings)
+    assert "INFO END that is not a whole number" in warnings
+    assert "INFO SVLEN that is not a whole number" in warnings
