@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,11 @@ class ResultsStoreWriter:
         #: per gene: alleles whose top row is HIGH or MODERATE
         self.high: Counter[str] = Counter()
         self.moderate: Counter[str] = Counter()
+        # Row groups are converted and written by one background thread (Arrow's compute
+        # and Parquet writing release the GIL, so this overlaps with the annotation); at
+        # most one group waits while another is written, which bounds memory.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="gas-results-store")
+        self._in_flight: Future[None] | None = None
 
     def add(self, rows: Rows) -> None:
         if not len(rows):
@@ -178,14 +184,20 @@ class ResultsStoreWriter:
             self._flush()
 
     def _flush(self) -> None:
+        pending = self._pending
+        if not len(pending):
+            return
+        self._pending = Rows()
+        if self._in_flight is not None:
+            self._in_flight.result()  # raises what writing the previous group raised
+        self._in_flight = self._thread.submit(self._write_group, pending)
+
+    def _write_group(self, pending: Rows) -> None:
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        pending = self._pending
         n = len(pending)
-        if not n:
-            return
         self._tx_flags.update(pending.tx_flags)
         columns: dict[str, Any] = {}
         # per record and per allele: one value each, repeated on their rows (``take``)
@@ -204,7 +216,7 @@ class ResultsStoreWriter:
         # per row: the ANN entry's 16 fields
         entry, top, exon = pa.array(pending.hits, type=self._hit_struct).flatten()
         fields = pc.split_pattern(entry, "|")
-        field = [pc.list_element(fields, i) for i in range(16)]
+        field = [pc.list_element(fields, i) if i not in (0, 11, 12) else None for i in range(16)]
         intergenic = pc.equal(field[5], "intergenic_region")
         gene_feature = pc.equal(field[5], "gene")
         consequence = _none_if_empty(field[1])
@@ -246,7 +258,6 @@ class ResultsStoreWriter:
         self._writer.write_table(table, row_group_size=n)
         self.rows += n
         self.records += n_records
-        self._pending = Rows()
 
     def _count_genes(self, table: Any) -> None:
         import pyarrow.compute as pc
@@ -263,8 +274,13 @@ class ResultsStoreWriter:
                 (self.high if impact == "HIGH" else self.moderate)[gene] += 1
 
     def close(self) -> None:
-        self._flush()
-        self._writer.close()
+        try:
+            self._flush()
+            if self._in_flight is not None:
+                self._in_flight.result()
+        finally:
+            self._thread.shutdown(wait=True)
+            self._writer.close()
 
     def top_genes(self, n: int = 20) -> list[dict[str, object]]:
         """The genes with the most HIGH, then MODERATE, alleles (their top rows)."""
@@ -317,6 +333,8 @@ def _unescape(values: Any) -> Any:
     """ANN's percent-encoding undone (ann.escape)."""
     import pyarrow.compute as pc
 
+    if not pc.any(pc.match_substring(values, "%")).as_py():
+        return values
     for code, char in (("%2C", ","), ("%7C", "|"), ("%3B", ";"), ("%3D", "=")):
         values = pc.replace_substring(values, code, char)
     return values
