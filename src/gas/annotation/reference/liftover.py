@@ -15,7 +15,7 @@ the rCRS (GRCh37/b37's MT) keep their positions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..seq import revcomp
 from ..vcf.assembly import bare_chrom
@@ -39,8 +39,7 @@ REASONS = {
 _MAX_POS = 2**31 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Lifted:
+class Lifted(NamedTuple):
     chrom: str  # GRCh38, UCSC's name (chr1, chrM)
     pos: int
     ref: str
@@ -76,6 +75,8 @@ class Lifter:
         self._mt_chain: _Chain | None = None
         self._mt_of = mt_of
         self._mt_mode: dict[str, str] = {}
+        #: per input contig name: (is it MT, its UCSC name)
+        self._names: dict[str, tuple[bool, str]] = {}
 
     def mt_mode(self, chrom: str) -> str:
         mode = self._mt_mode.get(chrom)
@@ -90,8 +91,17 @@ class Lifter:
         """The record at GRCh38, a reason code (see REASONS) why it cannot be lifted, or
         None to leave it as it is (no nuclear liftover, or an MT record already on the rCRS
         in a run that lifts nothing)."""
-        bare = bare_chrom(chrom)
-        is_mt = bare == "MT" or chrom.startswith(("NC_012920", "NC_001807"))
+        names = self._names.get(chrom)
+        if names is None:
+            bare = bare_chrom(chrom)
+            mt = bare == "MT" or chrom.startswith(("NC_012920", "NC_001807"))
+            ucsc = (
+                "chrM"
+                if mt
+                else ("chr" + chrom[3:] if chrom[:3].lower() == "chr" else "chr" + bare)
+            )
+            names = self._names[chrom] = (mt, ucsc)
+        is_mt, ucsc = names
         if is_mt:
             mode = self.mt_mode(chrom)
             if mode == RCRS:
@@ -99,12 +109,10 @@ class Lifter:
             if self._mt_chain is None:
                 self._mt_chain = _Chain("GRCh37")  # hg19's chrM chain (hg18's is the same)
             chain = self._mt_chain
-            ucsc = "chrM"
         elif self._nuclear is None:
             return None
         else:
             chain = self._nuclear
-            ucsc = "chr" + bare if chrom[:3].lower() != "chr" else "chr" + chrom[3:]
         return self._lift(chain, ucsc, pos, ref, alt)
 
     @staticmethod
