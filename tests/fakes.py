@@ -36,7 +36,7 @@ from gas.adapters.localfs import validate_key
 from gas.domain import events
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
-from gas.ports import ApiToken, Delivery, ObjectTooLarge
+from gas.ports import ApiToken, Delivery, JobPage, JobQuery, ObjectTooLarge
 
 # --- clock ----------------------------------------------------------------------------------
 
@@ -351,6 +351,33 @@ class FakeJobRepository:
                 return _detached(job)
         return None
 
+    def search_for_user(self, user_id: str, query: JobQuery) -> JobPage:
+        found = [
+            j
+            for j in self._rows.values()
+            if j.user_id == user_id
+            and query.name.lower() in j.input_file_name.lower()
+            and (not query.statuses or j.status in query.statuses)
+        ]
+        rank = {JobStatus.RUNNING: 0, JobStatus.PENDING: 1, JobStatus.FAILED: 2}
+        found.sort(key=lambda j: (j.submitted_at, j.id), reverse=query.sort != "oldest")
+        if query.sort == "name":  # stable sorts: newest first within a name / a status
+            found.sort(key=lambda j: j.input_file_name.lower())
+        elif query.sort == "status":
+            found.sort(key=lambda j: rank.get(j.status, 3))
+        page = found[query.offset : query.offset + query.limit]
+        return JobPage(jobs=[_detached(j) for j in page], total=len(found))
+
+    def queue_positions(self, job_ids: list[str]) -> dict[str, int]:
+        pending = sorted(
+            (j.submitted_at, j.id) for j in self._rows.values() if j.status is JobStatus.PENDING
+        )
+        place = {job_id: n for n, (_, job_id) in enumerate(pending, start=1)}
+        return {job_id: place[job_id] for job_id in job_ids if job_id in place}
+
+    def delete(self, job_id: str) -> None:
+        self._rows.pop(job_id, None)
+
 
 class FakeTokenRepository:
     def __init__(self, rows: dict[str, ApiToken]) -> None:
@@ -597,6 +624,7 @@ class FakeEngineOutputs:
     count_log: Path
     summary_json: Path
     summary: dict[str, Any] | None = None  # None: as an engine whose outputs carry no summary
+    results_store: Path | None = None  # FakeEngine(store=True) writes one
 
 
 @dataclass
@@ -618,7 +646,8 @@ class FakeEngine:
     the engine works, after it reported progress 0.5 — to look at the world mid-annotation.
     ``summary`` is added to what the summary file holds (e.g. an ``"assembly"`` report); the
     outputs carry the summary too unless ``summary_in_outputs`` is False (then only the file
-    has it).
+    has it). ``store`` also writes ``<stem>.variants.parquet`` (stand-in bytes, not Parquet:
+    the services only move it around).
     """
 
     raises: BaseException | None = None
@@ -626,6 +655,7 @@ class FakeEngine:
     during: Callable[[], None] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     summary_in_outputs: bool = True
+    store: bool = False
     calls: list[EngineCall] = field(default_factory=list)
 
     def __call__(
@@ -655,6 +685,9 @@ class FakeEngine:
             summary_json=output_dir / f"{stem}.summary.json",
         )
         outputs.annotated_vcf.write_bytes(b"##annotated by the fake engine\n" + data)
+        if self.store:
+            outputs.results_store = output_dir / f"{stem}.variants.parquet"
+            outputs.results_store.write_bytes(b"PAR1 fake results store of " + data)
         lines = data.count(b"\n")
         outputs.count_log.write_text(f"Total variants: {lines}\n")
         summary = {"input": output_name, **self.summary}

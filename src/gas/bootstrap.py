@@ -24,6 +24,7 @@ from gas.config import ConfigError, Settings
 from gas.domain.plans import PlanPolicy
 from gas.ports import Billing, Clock, ColdStore, Mailer, ObjectStore, PasswordHasher
 from gas.services.notify import MailSettings
+from gas.services.results import ResultsReader
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class Container:
     # with an external broker: the SQL queue events are committed into, forwarded by a relay
     outbox: SqlQueue | None = None
     _mailer: Mailer | None = field(default=None, repr=False)
+    _results: Any = field(default=None, repr=False)  # ResultsReader, built at first use
+    _results_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop_background: threading.Event = field(default_factory=threading.Event, repr=False)
     _background: list[threading.Thread] = field(default_factory=list, repr=False)
 
@@ -55,6 +58,17 @@ class Container:
         if self._mailer is None:
             self._mailer = mailer_from_url(self.settings.mail_url, self.settings)
         return self._mailer
+
+    @property
+    def results(self) -> ResultsReader:
+        """The read side of results (the web's variant table, summaries and downloads):
+        DuckDB over local copies of results stores. Built at first use, so that processes
+        that never read results (the workers) do not load DuckDB."""
+        with self._results_lock:
+            if self._results is None:
+                self._results = _results_reader(self.settings, self.storage, self.clock)
+            reader: ResultsReader = self._results
+        return reader
 
     def start_background(self, role: str) -> None:
         """Threads a process of ``role`` runs beside its main loop: the outbox relay (when the
@@ -90,6 +104,10 @@ class Container:
         self.queue.close()
         if self.outbox is not None:
             self.outbox.close()
+        if self._results is not None:
+            close = getattr(self._results.query, "close", None)
+            if close is not None:
+                close()
         self.engine.dispose()
 
 
@@ -159,6 +177,25 @@ def _cold_store(settings: Settings, publisher: Any) -> ColdStore:
     )
 
 
+def _results_reader(settings: Settings, storage: ObjectStore, clock: Clock) -> ResultsReader:
+    """DuckDB over a local cache of results stores under ``$GAS_DATA_DIR/cache``; with local
+    storage the stores are read in place (their files are written atomically, never changed)."""
+    from gas.adapters.duckdb_results import DuckDBResults
+    from gas.adapters.htslib import Htslib
+    from gas.adapters.store_cache import StoreCache
+
+    local_path = storage.path_for if isinstance(storage, LocalObjectStore) else None
+    cache = StoreCache(
+        storage,
+        settings.data_dir / "cache",
+        max_bytes=settings.results_cache_bytes,
+        local_path=local_path,
+    )
+    return ResultsReader(
+        storage=storage, files=cache, query=DuckDBResults(), bgzip=Htslib(), clock=clock
+    )
+
+
 def build(settings: Settings | None = None, *, migrate: bool = True, **overrides: Any) -> Container:
     """Build the adapters named by ``settings``. ``overrides`` replace any of them (tests)."""
     settings = settings or Settings.from_env()
@@ -190,4 +227,5 @@ def build(settings: Settings | None = None, *, migrate: bool = True, **overrides
         billing=billing,
         outbox=outbox,
         _mailer=overrides.pop("mailer", None),
+        _results=overrides.pop("results", None),
     )

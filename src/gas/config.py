@@ -109,6 +109,8 @@ class Settings:
     coldstore_standard_seconds: float = 5.0
     coldstore_bulk_seconds: float = 10.0
     coldstore_refuse_expedited: bool = False
+    # the web's local copies of results stores (and cached downloads): its size budget
+    results_cache_bytes: int = 2 * GIB
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_price_id: str | None = None
@@ -164,6 +166,7 @@ class Settings:
             coldstore_standard_seconds=_float(env, "GAS_COLDSTORE_STANDARD_SECONDS", 5.0),
             coldstore_bulk_seconds=_float(env, "GAS_COLDSTORE_BULK_SECONDS", 10.0),
             coldstore_refuse_expedited=_bool(env, "GAS_COLDSTORE_REFUSE_EXPEDITED", False),
+            results_cache_bytes=_int(env, "GAS_RESULTS_CACHE_BYTES", 2 * GIB, 0),
             stripe_secret_key=env.get("GAS_STRIPE_SECRET_KEY") or None,
             stripe_webhook_secret=env.get("GAS_STRIPE_WEBHOOK_SECRET") or None,
             stripe_price_id=env.get("GAS_STRIPE_PRICE_ID") or None,

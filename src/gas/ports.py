@@ -13,7 +13,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, BinaryIO, Protocol
 
-from gas.domain.jobs import Job, ResultsState
+from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
 
 
@@ -44,6 +44,29 @@ class UserRepository(Protocol):
     def save(self, user: User) -> None: ...
 
 
+# How My Annotations (and the API's list) can order a user's jobs.
+JOB_SORTS = ("newest", "oldest", "name", "status")
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """Which of a user's jobs to list, in which order, which page."""
+
+    name: str = ""  # a case-insensitive part of the input file's name; "" for any
+    statuses: tuple[JobStatus, ...] = ()  # () for every status
+    # newest/oldest: by request time; name: by file name, then newest; status: RUNNING,
+    # PENDING, FAILED, COMPLETED (what needs attention first), then newest
+    sort: str = "newest"
+    limit: int = 25
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    total: int  # how many jobs match the query, on every page
+
+
 class JobRepository(Protocol):
     def add(self, job: Job) -> None: ...
     def get(self, job_id: str, *, for_update: bool = False) -> Job | None:
@@ -61,6 +84,19 @@ class JobRepository(Protocol):
 
     def list_by_results_state(self, user_id: str, state: ResultsState) -> list[Job]:
         """The user's jobs whose results are in ``state``."""
+        ...
+
+    def search_for_user(self, user_id: str, query: JobQuery) -> JobPage:
+        """A page of the user's jobs matching ``query``, and how many match in all."""
+        ...
+
+    def queue_positions(self, job_ids: list[str]) -> dict[str, int]:
+        """For each PENDING job of ``job_ids``: its place in the annotation queue — 1 + the
+        PENDING jobs of every user submitted before it. Other jobs are left out."""
+        ...
+
+    def delete(self, job_id: str) -> None:
+        """Remove the job's row (no error if there is none)."""
         ...
 
     def get_by_archive_id(self, archive_id: str, *, for_update: bool = False) -> Job | None: ...

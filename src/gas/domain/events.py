@@ -15,6 +15,8 @@ USER_DOWNGRADED: Final = "user.downgraded"
 RESULTS_RESTORE_READY: Final = "results.restore_ready"
 RESULTS_ARCHIVE_DUE: Final = "results.archive_due"  # the durable timer of the Free window
 RESULTS_RESTORED: Final = "results.restored"
+# a job was deleted: its files are purged (again, after in-flight handlers are done with them)
+JOB_DELETED: Final = "job.deleted"
 
 TOPICS: Final = (
     JOB_REQUESTED,
@@ -25,6 +27,7 @@ TOPICS: Final = (
     RESULTS_RESTORE_READY,
     RESULTS_ARCHIVE_DUE,
     RESULTS_RESTORED,
+    JOB_DELETED,
 )
 
 # worker kind (= its queue) -> the topics it consumes
@@ -32,7 +35,8 @@ SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "annotator": (JOB_REQUESTED,),
     "notifier": (JOB_COMPLETED, JOB_FAILED, RESULTS_RESTORED),
     # archives Free users' results when their window ends
-    "archiver": (JOB_COMPLETED, RESULTS_ARCHIVE_DUE, USER_DOWNGRADED),
+    # (and purges deleted jobs' files: it holds both the object store and the cold store)
+    "archiver": (JOB_COMPLETED, RESULTS_ARCHIVE_DUE, USER_DOWNGRADED, JOB_DELETED),
     # brings them back when their owner upgrades ("restore", then "thaw")
     "restorer": (USER_UPGRADED, RESULTS_RESTORE_READY),
 }

@@ -84,11 +84,15 @@ class Job:
     results_key: str | None = None
     log_key: str | None = None
     summary_key: str | None = None
+    # the results store (Parquet, the results browser's data); None for jobs annotated before
+    # GAS wrote one. Archived and restored together with the annotated VCF.
+    store_key: str | None = None
     # the engine's report of the input's assembly and what it did with it (see assembly.py)
     assembly_report: dict[str, Any] | None = None
     results_state: ResultsState | None = None
     input_size: int | None = None
     progress: float | None = None
+    variant_count: int | None = None  # the input's records (summary.json's input.records)
     # cold storage (Free plan)
     archive_after: datetime | None = None  # the durable archive timer's due time
     archive_id: str | None = None
@@ -119,15 +123,19 @@ class Job:
         log_key: str,
         summary_key: str | None,
         assembly_report: dict[str, Any] | None = None,
+        store_key: str | None = None,
+        variant_count: int | None = None,
     ) -> bool:
         """RUNNING -> COMPLETED, results available; announces ``job.completed``."""
         if self.status is not JobStatus.RUNNING:
             return False
         self.status = JobStatus.COMPLETED
         self.completed_at = now
+        self.variant_count = variant_count
         self.results_key = results_key
         self.log_key = log_key
         self.summary_key = summary_key
+        self.store_key = store_key
         self.assembly_report = assembly_report
         self.results_state = ResultsState.AVAILABLE
         self.progress = 1.0
@@ -217,6 +225,24 @@ class Job:
     # --- views -------------------------------------------------------------------------
     def owned_by(self, user_id: str) -> bool:
         return self.user_id == user_id
+
+    @property
+    def deletable(self) -> bool:
+        """Anything but a RUNNING job: an annotator working on it would store its outputs
+        after they were deleted (it can be deleted once it has ended)."""
+        return self.status is not JobStatus.RUNNING
+
+    @property
+    def rerunnable(self) -> bool:
+        """An ended job can be annotated again from its stored input, as a new job."""
+        return self.status.is_final
+
+
+def job_prefix(user_id: str, job_id: str) -> str:
+    """The start of every object key of a job: its input, outputs and results store are all
+    stored under ``<user_id>/<job_id>`` (job ids are UUIDs of one length, so no other job's
+    keys start with it)."""
+    return f"{user_id}/{job_id}"
 
 
 def one_line(text: str, limit: int = 300) -> str:

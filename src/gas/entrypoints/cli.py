@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from gas.config import ConfigError, Settings
+from gas.entrypoints.client import client
 
 KINDS = ("annotator", "notifier", "archiver", "restorer")
 
@@ -599,6 +600,11 @@ def queue_retry(message_id: str) -> None:
     finally:
         c.close()
     click.echo(f"message {message_id} queued again")
+
+
+# --- the API's client -------------------------------------------------------------------------
+
+main.add_command(client)
 
 
 # --- AWS ----------------------------------------------------------------------------------

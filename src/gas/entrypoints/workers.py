@@ -30,6 +30,7 @@ from gas.services.cold_storage import (
     start_free_window_for_user,
     thaw_results,
 )
+from gas.services.deletion import purge_job_files
 from gas.services.notify import notify_job_finished
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,8 @@ def archiver_handlers(c: Container) -> dict[str, Handler]:
         events.JOB_COMPLETED: lambda d: start_free_window_for_job(cs, d.payload["job_id"]),
         events.RESULTS_ARCHIVE_DUE: lambda d: archive_results(cs, d.payload["job_id"]),
         events.USER_DOWNGRADED: lambda d: start_free_window_for_user(cs, d.payload["user_id"]),
+        # the second sweep of a deleted job's files (see services/deletion.py)
+        events.JOB_DELETED: lambda d: purge_job_files(c.storage, c.cold, d.payload),
     }
 
 

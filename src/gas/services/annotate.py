@@ -139,12 +139,18 @@ def _annotate(run: AnnotationRun, job: Job) -> None:
             )
             return
         assembly_report = _assembly_report(job.id, outputs)
-        keys = {}
-        for name, path in (
+        keys: dict[str, str] = {}
+        files = [
             ("results", outputs.annotated_vcf),
             ("log", outputs.count_log),
             ("summary", outputs.summary_json),
-        ):
+        ]
+        # The results store (the results browser's Parquet file), an output like the others;
+        # an engine that writes none leaves the job without one (the browser says so).
+        store = getattr(outputs, "results_store", None)
+        if store is not None:
+            files.append(("store", store))
+        for name, path in files:
             keys[name] = object_key(job.user_id, job.id, path.name)
             with open(path, "rb") as fh:
                 run.storage.put(keys[name], fh)
@@ -155,7 +161,9 @@ def _annotate(run: AnnotationRun, job: Job) -> None:
                 results_key=keys["results"],
                 log_key=keys["log"],
                 summary_key=keys["summary"],
+                store_key=keys.get("store"),
                 assembly_report=assembly_report,
+                variant_count=_variant_count(outputs),
             ):
                 log.warning("job %s: finished but no longer RUNNING; results not recorded", job.id)
                 return
@@ -184,6 +192,20 @@ def _assembly_report(job_id: str, outputs: EngineOutputs) -> dict[str, Any] | No
         return None
     stored: dict[str, Any] = json.loads(json.dumps(report, default=str))  # JSON, as stored
     return stored
+
+
+def _variant_count(outputs: EngineOutputs) -> int | None:
+    """The input's records (the summary's ``input.records``), shown on My Annotations; None
+    when the summary does not say (it is shown, never needed)."""
+    summary = getattr(outputs, "summary", None)
+    if not isinstance(summary, dict):
+        try:
+            summary = json.loads(outputs.summary_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    section = summary.get("input") if isinstance(summary, dict) else None
+    records = section.get("records") if isinstance(section, dict) else None
+    return records if isinstance(records, int) and not isinstance(records, bool) else None
 
 
 def _progress_reporter(run: AnnotationRun, job_id: str) -> Callable[[float], None]:

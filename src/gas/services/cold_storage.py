@@ -9,9 +9,10 @@ message is redelivered) finishes the work. The plan is read when a rule applies,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
@@ -20,6 +21,7 @@ from gas.domain import events
 from gas.domain.jobs import Job, ResultsState
 from gas.domain.plans import Plan, PlanPolicy
 from gas.ports import Clock, ColdStore, ObjectStore, RetrievalRefused, UnitOfWork
+from gas.services.archive_bundle import BundleError, BundleReader, member_name, unpack
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,58 @@ class HashingReader:
         return self._hash.hexdigest()
 
 
+# --- what is archived: the annotated VCF, with the results store when the job has one ---------
+
+
+def hot_keys(job: Job) -> list[str]:
+    """The objects that go to the cold store and come back together: the annotated VCF and
+    the results store (the summary and the log always stay hot)."""
+    return [key for key in (job.results_key, job.store_key) if key]
+
+
+@contextlib.contextmanager
+def _archive_source(storage: ObjectStore, job: Job) -> Iterator[BinaryIO]:
+    """What is written to the cold store: the annotated VCF itself for a job without a
+    results store (as before stores existed), else one bundle of both (archive_bundle.py) —
+    one archive, so that one retrieval brings both back. A store that has gone missing is
+    left out rather than holding the archive back (the browser then says it is unavailable)."""
+    assert job.results_key is not None
+    if job.store_key is None:
+        with storage.open(job.results_key) as src:
+            yield src
+        return
+    keys = [job.results_key]
+    if storage.exists(job.store_key):
+        keys.append(job.store_key)
+    else:
+        log.warning("job %s: results store %s is missing; archiving the VCF", job.id, job.store_key)
+    yield BundleReader(storage, keys)  # type: ignore[misc]
+
+
+def _restore_hot_copies(storage: ObjectStore, job: Job, src: BinaryIO) -> None:
+    """Write the retrieved archive back to the job's keys (the VCF, or a bundle's objects)."""
+    assert job.results_key is not None
+    if job.store_key is None:
+        storage.put(job.results_key, src)
+        return
+    by_name = {member_name(key): key for key in hot_keys(job)}
+
+    def put(name: str, stream: BinaryIO) -> None:
+        key = by_name.get(name)
+        if key is None:
+            raise BundleError(f"job {job.id}: unexpected object {name!r} in the archive")
+        storage.put(key, stream)
+
+    if member_name(job.results_key) not in unpack(src, put):
+        raise BundleError(f"job {job.id}: the archive holds no annotated VCF")
+
+
+def _delete_hot_copies(storage: ObjectStore, job: Job) -> None:
+    for key in hot_keys(job):
+        if storage.exists(key):
+            storage.delete(key)
+
+
 def _seconds_until(moment: datetime, now: datetime) -> float:
     return max(0.0, (moment - now).total_seconds())
 
@@ -81,7 +135,10 @@ def start_free_window_for_job(cs: ColdStorage, job_id: str) -> bool:
     now = cs.clock.now()
     with cs.uow() as uow:
         job = uow.jobs.get(job_id, for_update=True)
-        if job is None or job.results_state is not ResultsState.AVAILABLE:
+        if job is None:
+            log.info("job %s: no such job (deleted); no download window to start", job_id)
+            return False
+        if job.results_state is not ResultsState.AVAILABLE:
             return False
         if job.archive_after is not None:  # already scheduled (a redelivery)
             return False
@@ -141,7 +198,10 @@ def archive_results(cs: ColdStorage, job_id: str) -> bool:
     with cs.uow() as uow:
         job = uow.jobs.get(job_id)
         user = uow.users.get(job.user_id) if job else None
-    if job is None or user is None or job.results_key is None:
+    if job is None:
+        log.info("job %s: no such job (deleted); nothing to archive", job_id)
+        return False
+    if user is None or job.results_key is None:
         return False
     if job.results_state is ResultsState.ARCHIVED:
         # An earlier run recorded the archive but stopped before deleting the hot copy. Under
@@ -150,8 +210,8 @@ def archive_results(cs: ColdStorage, job_id: str) -> bool:
         with cs.uow() as uow:
             current = uow.jobs.get(job_id, for_update=True)
             archived = current is not None and current.results_state is ResultsState.ARCHIVED
-            if archived and cs.storage.exists(job.results_key):
-                cs.storage.delete(job.results_key)
+            if archived:
+                _delete_hot_copies(cs.storage, job)
         return False
     if not job.archive_due(now):
         return False
@@ -167,7 +227,7 @@ def archive_results(cs: ColdStorage, job_id: str) -> bool:
         # A thaw stopped before deleting the archive it restored from: finish that first.
         _forget_archive(cs, job.id, job.archive_id)
     archive_id = archive_id_for(job)
-    with cs.storage.open(job.results_key) as src:
+    with _archive_source(cs.storage, job) as src:
         reader = HashingReader(src)
         stored = cs.cold.archive(archive_id, reader)  # type: ignore[arg-type]
     if (stored.size, stored.sha256) != (reader.size, reader.sha256):
@@ -191,7 +251,7 @@ def archive_results(cs: ColdStorage, job_id: str) -> bool:
     if not recorded:
         _discard_unrecorded(cs, job_id, archive_id)
         return False
-    cs.storage.delete(job.results_key)
+    _delete_hot_copies(cs.storage, job)
     log.info("job %s: results archived (%d bytes)", job_id, stored.size)
     return True
 
@@ -288,11 +348,15 @@ def thaw_results(cs: ColdStorage, archive_id: str) -> bool:
                 uow.jobs.save(current)
                 uow.commit()
 
-    with cs.cold.open_retrieved(archive_id) as src:
-        reader = HashingReader(src)
-        cs.storage.put(job.results_key, reader)  # type: ignore[arg-type]
+    try:
+        with cs.cold.open_retrieved(archive_id) as src:
+            reader = HashingReader(src)
+            _restore_hot_copies(cs.storage, job, reader)  # type: ignore[arg-type]
+    except BundleError as exc:
+        _delete_hot_copies(cs.storage, job)
+        raise VerificationFailed(str(exc)) from None
     if (reader.size, reader.sha256) != (job.archive_size, job.archive_sha256):
-        cs.storage.delete(job.results_key)
+        _delete_hot_copies(cs.storage, job)
         raise VerificationFailed(f"job {job.id}: the retrieved archive does not match")
 
     now = cs.clock.now()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import uuid
 import zlib
+from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from gas.domain import events
 from gas.domain.assembly import AUTO, CHOICES
-from gas.domain.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
-from gas.domain.jobs import Job, clean_file_name, object_key
+from gas.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, UploadTooLarge
+from gas.domain.jobs import Job, JobStatus, clean_file_name, object_key
 from gas.domain.plans import Plan, PlanPolicy, human_size
-from gas.ports import Clock, ObjectStore, ObjectTooLarge, UnitOfWork
+from gas.ports import Clock, JobQuery, ObjectStore, ObjectTooLarge, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +285,77 @@ def get_job(uow: UnitOfWork, job_id: str, user_id: str) -> Job:
 def list_jobs(uow: UnitOfWork, user_id: str, *, limit: int = 100, offset: int = 0) -> list[Job]:
     with uow:
         return uow.jobs.list_for_user(user_id, limit=limit, offset=offset)
+
+
+@dataclass(frozen=True)
+class JobListing:
+    """A page of a user's jobs, how many match in all, and the place in the annotation queue
+    of each PENDING job on the page."""
+
+    jobs: list[Job]
+    total: int
+    queue_positions: dict[str, int]
+
+
+def search_jobs(uow: UnitOfWork, user_id: str, query: JobQuery) -> JobListing:
+    """The user's jobs matching ``query`` (My Annotations' search, filter, sort and page)."""
+    with uow:
+        page = uow.jobs.search_for_user(user_id, query)
+        positions = uow.jobs.queue_positions([j.id for j in page.jobs if _waiting(j)])
+    return JobListing(jobs=page.jobs, total=page.total, queue_positions=positions)
+
+
+def queue_positions(uow: UnitOfWork, found: list[Job]) -> dict[str, int]:
+    """The place in the annotation queue of each PENDING job of ``found``: 1 + the PENDING
+    jobs of every user submitted before it."""
+    waiting = [j.id for j in found if _waiting(j)]
+    if not waiting:
+        return {}
+    with uow:
+        return uow.jobs.queue_positions(waiting)
+
+
+def _waiting(job: Job) -> bool:
+    return job.status is JobStatus.PENDING
+
+
+def rerun_job(
+    uow: UnitOfWork,
+    storage: ObjectStore,
+    policy: PlanPolicy,
+    clock: Clock,
+    *,
+    job_id: str,
+    user_id: str,
+    assembly: str | None = None,
+) -> Job:
+    """Annotate an ended job's stored input again, as a new job (e.g. after a reference
+    bundle was installed, or on another assembly): ``assembly`` or else the one chosen for
+    the original. The input is copied to the new job's own key — so that deleting either job
+    never deletes the other's input — under the plan in force now: over its limit (a Free
+    user re-running what a Premium account annotated) it is UploadTooLarge, and nothing is
+    kept. Conflict while the job has not ended, or when its input is no longer stored."""
+    original = get_job(uow, job_id, user_id)
+    if not original.rerunnable:
+        raise Conflict(
+            f"Job {original.id} is {original.status.value}: it can be re-run once it has ended."
+        )
+    if not storage.exists(original.input_key):
+        raise Conflict("The input file of this job is no longer stored, so it cannot be re-run.")
+    with storage.open(original.input_key) as stream:
+        job = submit_job(
+            uow,
+            storage,
+            policy,
+            clock,
+            user_id=user_id,
+            file_name=original.input_file_name,
+            stream=stream,
+            content_length=original.input_size,
+            assembly=assembly or original.assembly or AUTO,
+        )
+    log.info("job %s: a re-run of job %s", job.id, original.id)
+    return job
 
 
 def register_uploaded_job(

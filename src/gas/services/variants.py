@@ -11,6 +11,7 @@ Semantics (documented in the README and the OpenAPI document):
   match): "missense" finds an allele that is missense in one transcript and intronic in the
   canonical one, as VEP's filter on any transcript does;
 - the record filters (chrom, start, end, known, clinvar, max_af, record) apply to the variant;
+  ``start`` and ``end`` are inclusive bounds on POS (an ``end`` before ``start`` selects none);
   ``max_af`` keeps variants with no known frequency (a novel variant is rare);
 - sort: ``pos`` (the file's order), ``impact`` (most severe first), ``gene``.
 """
@@ -18,7 +19,7 @@ Semantics (documented in the README and the OpenAPI document):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +43,42 @@ FILTER_PARAMS = (
     "max_af",
     "q",
     "record",
+)
+#: the columns of a variant row in answers (``GET /variants``, TSV and JSON downloads), in order
+ANSWER_COLUMNS = (
+    "chrom",
+    "pos",
+    "id",
+    "ref",
+    "alt",
+    "gene",
+    "gene_id",
+    "transcript",
+    "biotype",
+    "consequence",
+    "most_severe",
+    "impact",
+    "hgvsc",
+    "hgvsp",
+    "exon",
+    "intron",
+    "protein_position",
+    "distance",
+    "nearest",
+    "canonical",
+    "mane",
+    "known",
+    "known_ids",
+    "clinvar",
+    "af",
+    "filter",
+    "variant_class",
+    "grch38_chrom",
+    "grch38_pos",
+    "warnings",
+    "record",
+    "allele",
+    "top",
 )
 _TERM = re.compile(r"^[A-Za-z0-9_]{1,80}$")
 _TEXT_LIMIT = 200
@@ -116,6 +153,11 @@ class ResultsQuery(Protocol):
         """Ordinals of the records (0-based, file order) with at least one matching allele."""
         ...
 
+    def iterate(self, store: Path, selection: VariantFilter) -> Iterator[dict[str, Any]]:
+        """Every selected row (paging ignored), in the selection's order, as ``variants``
+        gives them; read in batches (close the iterator to stop early)."""
+        ...
+
     def facets(self, store: Path) -> dict[str, Any]:
         """What the filters can take: chromosomes, consequences, impacts (with counts)."""
         ...
@@ -149,7 +191,8 @@ def _int(args: Mapping[str, Any], name: str, minimum: int = 0) -> int | None:
     text = _one(args, name)
     if text is None:
         return None
-    if not text.isdigit() or len(text) > 12:
+    # ASCII digits only: str.isdigit() is also true of "²", which int() refuses
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise InvalidInput(f"'{name}' must be a whole number of at least {minimum}.")
     value = int(text)
     if value < minimum:
@@ -187,10 +230,10 @@ def parse_filter(args: Mapping[str, Any]) -> VariantFilter:
             raise InvalidInput("'max_af' must be a number between 0 and 1.") from None
         if not 0.0 <= max_af <= 1.0:
             raise InvalidInput("'max_af' must be a number between 0 and 1.")
+    # Two independent bounds: an ``end`` before ``start`` is an empty range (no variant), not
+    # an error — each value is valid alone, as the OpenAPI document says of each.
     start = _int(args, "start", 1)
     end = _int(args, "end", 1)
-    if start is not None and end is not None and end < start:
-        raise InvalidInput("'end' must not be before 'start'.")
     sort = (_one(args, "sort") or "pos").lower()
     if sort not in SORTS:
         raise InvalidInput(f"'sort' must be one of {', '.join(SORTS)}.")

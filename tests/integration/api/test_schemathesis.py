@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gas.domain.jobs import JobStatus, ResultsState
 from tests.integration.api.support import make_user, new_job, set_job
+from tests.integration.results.synthetic_job import annotate_job, make_reference
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +70,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     user, headers = make_user(container, "fuzz@example.org")
     for status, results_state in SEEDED_STATES:
         set_job(container, new_job(container, user.id).id, status, results_state)
+    # and the newest, annotated by the engine with a results store: /variants, /summary and
+    # every download format answer 200 for it (tests/integration/results)
+    reference = make_reference(tmp_path_factory.mktemp("reference"), variants=300)
+    annotate_job(container, user.id, reference.vcf, reference.bundle)
 
     server = create_server(create_app(container), host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)

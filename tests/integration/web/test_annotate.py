@@ -52,11 +52,12 @@ def test_upload_goes_to_request_received_then_my_annotations_and_details(
     assert f'<code data-testid="job-id">{second}</code>' in html
     assert f'href="/annotations/{second}"' in html
 
-    # My Annotations: exact columns, newest first.
+    # My Annotations: the original's columns first, then ours; newest first.
     listing = client.get("/annotations").get_data(as_text=True)
     thead = re.search(r"<thead>(.*?)</thead>", listing, re.S)[1]
     headers = re.findall(r"<th[^>]*>(.*?)</th>", thead)
-    assert headers == ["Request ID", "Request Time", "VCF File Name", "Status"]
+    assert headers[:4] == ["Request ID", "Request Time", "VCF File Name", "Status"]
+    assert headers[4:] == ["Variants", "Results", '<span class="visually-hidden">Actions</span>']
     rows = re.findall(r'<tr data-testid="job-row" data-job-id="([^"]+)"', listing)
     assert rows == [second, first]
     assert listing.count('data-testid="job-status" data-status="PENDING"') == 2

@@ -30,6 +30,10 @@ def test_cold_storage_events_reach_their_workers() -> None:
     assert events.subscribers(events.RESULTS_RESTORED) == ["notifier"]
 
 
+def test_a_deleted_job_goes_to_the_archiver_which_purges_its_files() -> None:
+    assert events.subscribers(events.JOB_DELETED) == ["archiver"]
+
+
 @pytest.mark.parametrize("topic", ["job.exploded", "", "JOB.REQUESTED", "job.requested "])
 def test_an_unknown_topic_is_refused(topic: str) -> None:
     with pytest.raises(ValueError, match="unknown topic"):
@@ -51,4 +55,5 @@ def test_the_topics_are_those_of_the_architecture() -> None:
         "results.restore_ready",
         "results.archive_due",
         "results.restored",
+        "job.deleted",
     }

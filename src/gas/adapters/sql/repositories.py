@@ -13,7 +13,7 @@ from gas.domain.errors import Conflict
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan
 from gas.domain.users import User
-from gas.ports import ApiToken
+from gas.ports import ApiToken, JobPage, JobQuery
 
 _JOB_COLUMNS = [c.name for c in jobs.columns]
 
@@ -97,9 +97,11 @@ def _job(row: sa.Row[Any]) -> Job:
         completed_at=m["completed_at"],
         error=m["error"],
         progress=m["progress"],
+        variant_count=m["variant_count"],
         results_key=m["results_key"],
         log_key=m["log_key"],
         summary_key=m["summary_key"],
+        store_key=m["store_key"],
         assembly_report=m["assembly_report"],
         results_state=ResultsState(m["results_state"]) if m["results_state"] else None,
         archive_after=m["archive_after"],
@@ -168,6 +170,75 @@ class SqlJobRepository:
     def list_by_results_state(self, user_id: str, state: ResultsState) -> list[Job]:
         query = jobs.select().where(jobs.c.user_id == user_id, jobs.c.results_state == state.value)
         return [_job(row) for row in self._c.execute(query)]
+
+    def search_for_user(self, user_id: str, query: JobQuery) -> JobPage:
+        conditions = [jobs.c.user_id == user_id]
+        if query.name:  # file names are ASCII (clean_file_name): lower() is enough
+            name = sa.func.lower(jobs.c.input_file_name)
+            conditions.append(name.contains(query.name.lower(), autoescape=True))
+        if query.statuses:
+            conditions.append(jobs.c.status.in_([s.value for s in query.statuses]))
+        total = self._c.execute(
+            sa.select(sa.func.count()).select_from(jobs).where(*conditions)
+        ).scalar_one()
+        page = (
+            jobs.select()
+            .where(*conditions)
+            .order_by(*_JOB_ORDER.get(query.sort, _JOB_ORDER["newest"]))
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+        return JobPage(jobs=[_job(row) for row in self._c.execute(page)], total=int(total))
+
+    def queue_positions(self, job_ids: list[str]) -> dict[str, int]:
+        if not job_ids:
+            return {}
+        ahead = jobs.alias("ahead")
+        pending = JobStatus.PENDING.value
+        # One indexed count per PENDING job asked about (ix_jobs_status_submitted_at); ties
+        # in submission time are broken by id, as the count must be a strict order.
+        before = (
+            sa.select(sa.func.count())
+            .select_from(ahead)
+            .where(
+                ahead.c.status == pending,
+                sa.or_(
+                    ahead.c.submitted_at < jobs.c.submitted_at,
+                    sa.and_(ahead.c.submitted_at == jobs.c.submitted_at, ahead.c.id < jobs.c.id),
+                ),
+            )
+            .correlate(jobs)
+            .scalar_subquery()
+        )
+        query = sa.select(jobs.c.id, before).where(jobs.c.id.in_(job_ids), jobs.c.status == pending)
+        return {job_id: int(count) + 1 for job_id, count in self._c.execute(query)}
+
+    def delete(self, job_id: str) -> None:
+        self._c.execute(jobs.delete().where(jobs.c.id == job_id))
+
+
+# My Annotations' orders (ports.JOB_SORTS); the id makes every order total, so that pages
+# neither repeat nor skip a job.
+_STATUS_RANK = sa.case(
+    {
+        JobStatus.RUNNING.value: 0,
+        JobStatus.PENDING.value: 1,
+        JobStatus.FAILED.value: 2,
+        JobStatus.COMPLETED.value: 3,
+    },
+    value=jobs.c.status,
+    else_=4,
+)
+_JOB_ORDER: dict[str, tuple[Any, ...]] = {
+    "newest": (jobs.c.submitted_at.desc(), jobs.c.id.desc()),
+    "oldest": (jobs.c.submitted_at.asc(), jobs.c.id.asc()),
+    "name": (
+        sa.func.lower(jobs.c.input_file_name).asc(),
+        jobs.c.submitted_at.desc(),
+        jobs.c.id.desc(),
+    ),
+    "status": (_STATUS_RANK, jobs.c.submitted_at.desc(), jobs.c.id.desc()),
+}
 
 
 def _token(row: sa.Row[Any]) -> ApiToken:

@@ -83,12 +83,15 @@ jobs = Table(
     Column("status", String(16), nullable=False),
     Column("error", Text, nullable=True),
     Column("progress", Float, nullable=True),
+    Column("variant_count", BigInteger, nullable=True),  # the input's records, at completion
     Column("submitted_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime(), nullable=True),
     Column("completed_at", UTCDateTime(), nullable=True),
     Column("results_key", String(600), nullable=True),
     Column("log_key", String(600), nullable=True),
     Column("summary_key", String(600), nullable=True),
+    # the results store (Parquet); NULL for jobs annotated before GAS wrote one
+    Column("store_key", String(600), nullable=True),
     # the engine's assembly report (summary.json's "assembly"); SQL NULL when there is none
     Column("assembly_report", JSON(none_as_null=True), nullable=True),
     Column("results_state", String(16), nullable=True),
@@ -103,6 +106,8 @@ jobs = Table(
     Column("restore_expected_at", UTCDateTime(), nullable=True),
     Column("restored_at", UTCDateTime(), nullable=True),
     Index("ix_jobs_user_id_submitted_at", "user_id", "submitted_at"),
+    # a PENDING job's place in the queue counts the PENDING jobs submitted before it
+    Index("ix_jobs_status_submitted_at", "status", "submitted_at"),
 )
 
 api_tokens = Table(

@@ -45,13 +45,18 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
     app.extensions["gas"] = c
     csrf.init_app(app)
 
-    from gas.entrypoints.web import api, auth, billing, errors, files, pages
+    from gas.entrypoints.web import api, api_results, auth, billing, errors, files, pages
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
+    from gas.entrypoints.web import results_pages
+
+    app.register_blueprint(results_pages.bp)  # the details page's results browser
     app.register_blueprint(files.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # bearer tokens, not cookies: CSRF does not apply
+    app.register_blueprint(api_results.bp)  # the results routes of /api/v1, same rules
+    csrf.exempt(api_results.bp)
     app.register_blueprint(billing.bp)
     csrf.exempt(billing.bp)  # signed by the payment provider, not a browser form
     errors.register(app)

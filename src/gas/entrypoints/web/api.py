@@ -20,9 +20,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from gas.domain import errors
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
-from gas.entrypoints.web.pages import wait_text
 from gas.entrypoints.web.presenters import assembly_json
-from gas.services import accounts, jobs
+from gas.ports import JOB_SORTS, JobQuery
+from gas.services import accounts, deletion, jobs, results
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ REALM = 'Bearer realm="gas"'
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 MAX_OFFSET = 2**31 - 1  # beyond any real listing, and within every database's integer range
+MAX_SEARCH_LENGTH = 200
 PUBLIC_ENDPOINTS = {"api.openapi"}
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
@@ -141,7 +142,7 @@ def _absolute(url: str) -> str:
     return urljoin(request.host_url, url)
 
 
-def job_json(job: Job) -> dict[str, Any]:
+def job_json(job: Job, queue_position: int | None = None) -> dict[str, Any]:
     job_url = url_for("api.get_job", job_id=job.id, _external=True)
     return {
         "id": job.id,
@@ -153,12 +154,16 @@ def job_json(job: Job) -> dict[str, Any]:
         "started_at": iso(job.started_at),
         "completed_at": iso(job.completed_at),
         "progress": job.progress,
+        "queue_position": queue_position,
+        "variant_count": job.variant_count,
         "error": job.error,
         "results": _results_json(job),
         "links": {
             "self": job_url,
             "results": job_url + "/results",
             "log": job_url + "/log",
+            "summary": job_url + "/summary",
+            "variants": job_url + "/variants",
             "html": _absolute(f"/annotations/{job.id}"),
         },
     }
@@ -217,7 +222,13 @@ def submit_job() -> Any:
         stream=upload.stream,
         assembly=assembly,
     )
-    body = job_json(job)
+    return _created(job)
+
+
+def _created(job: Job) -> Any:
+    """201 with the new job (PENDING: its place in the queue) and its URL."""
+    position = jobs.queue_positions(_c().uow(readonly=True), [job]).get(job.id)
+    body = job_json(job, position)
     return body, 201, {"Location": body["links"]["self"]}
 
 
@@ -230,12 +241,37 @@ def _page_parameter(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
+def _status_parameter() -> tuple[JobStatus, ...]:
+    """``status`` (repeatable): the statuses to list; none for all."""
+    wanted: list[JobStatus] = []
+    for value in request.args.getlist("status"):
+        if value not in JobStatus.__members__:
+            raise errors.InvalidInput(
+                "'status' must be one of " + ", ".join(s.value for s in JobStatus) + "."
+            )
+        if JobStatus(value) not in wanted:
+            wanted.append(JobStatus(value))
+    return tuple(wanted)
+
+
 @bp.get("/jobs")
 def list_jobs() -> Any:
     limit = _page_parameter("limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     offset = _page_parameter("offset", 0, 0, MAX_OFFSET)
-    found = jobs.list_jobs(_c().uow(readonly=True), g.user.id, limit=limit, offset=offset)
-    return {"jobs": [job_json(job) for job in found], "limit": limit, "offset": offset}
+    name = request.args.get("q", "").strip()
+    if len(name) > MAX_SEARCH_LENGTH or "\x00" in name:
+        raise errors.InvalidInput(f"'q' must be at most {MAX_SEARCH_LENGTH} characters of text.")
+    sort = request.args.get("sort", "newest")
+    if sort not in JOB_SORTS:
+        raise errors.InvalidInput(f"'sort' must be one of {', '.join(JOB_SORTS)}.")
+    query = JobQuery(name=name, statuses=_status_parameter(), sort=sort, limit=limit, offset=offset)
+    found = jobs.search_jobs(_c().uow(readonly=True), g.user.id, query)
+    return {
+        "jobs": [job_json(job, found.queue_positions.get(job.id)) for job in found.jobs],
+        "total": found.total,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 def _own_job(job_id: str) -> Job:
@@ -244,46 +280,70 @@ def _own_job(job_id: str) -> Job:
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str) -> Any:
-    return job_json(_own_job(job_id))
+    job = _own_job(job_id)
+    return job_json(job, jobs.queue_positions(_c().uow(readonly=True), [job]).get(job.id))
+
+
+@bp.delete("/jobs/<job_id>")
+def delete_job(job_id: str) -> Any:
+    """The job and every file of it (input, results, log, results store, archived copy);
+    409 while it is RUNNING."""
+    c = _c()
+    deletion.delete_job(
+        c.uow(), c.storage, c.cold, job_id=job_id, user_id=g.user.id, local=c.results.files
+    )
+    return Response(status=204)
+
+
+@bp.post("/jobs/<job_id>/rerun")
+def rerun_job(job_id: str) -> Any:
+    """A new job annotating this job's stored input again (optionally on another assembly:
+    JSON ``{"assembly": …}`` or a form field), under the caller's plan as of now."""
+    c = _c()
+    assembly = _rerun_assembly()
+    job = jobs.rerun_job(
+        c.uow(),
+        c.storage,
+        c.policy,
+        c.clock,
+        job_id=job_id,
+        user_id=g.user.id,
+        assembly=assembly,
+    )
+    return _created(job)
+
+
+def _rerun_assembly() -> str | None:
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if body is None and request.get_data(cache=True).strip():
+            raise errors.InvalidInput("The request body is not valid JSON.")
+        if body is None:
+            return None
+        if not isinstance(body, dict):
+            raise errors.InvalidInput('Send a JSON object, e.g. {"assembly": "GRCh37"}.')
+        value = body.get("assembly")
+    else:
+        value = request.form.get("assembly")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value not in jobs.ASSEMBLIES:
+        raise errors.InvalidInput(f"'assembly' must be one of {', '.join(jobs.ASSEMBLIES)}.")
+    return value
 
 
 def results_unavailable(job: Job, user: User) -> str | None:
     """Why the results of ``job`` cannot be downloaded now, or None if they can."""
-    if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
-        return f"Job {job.id} is {job.status.value}: its results are not ready yet."
-    if job.status is JobStatus.FAILED:
-        return f"Job {job.id} failed, so it has no results; see its log for details."
-    if job.results_state is ResultsState.ARCHIVED:
-        if user.is_premium:
-            return (
-                "The results of this job were archived; they are about to be restored for "
-                "your Premium account. Check back later."
-            )
-        return (
-            "The results of this job were archived when the free download window ended. "
-            "Upgrade to Premium to download them."
-        )
-    if job.results_state is ResultsState.RESTORING:
-        wait = wait_text(job.restore_expected_at, _c().clock.now())
-        return f"The results of this job are being restored; check back later ({wait})."
-    if job.results_state is not ResultsState.AVAILABLE or not job.results_key:
-        return "The results of this job are not available."
-    return None
+    return results.results_unavailable(job, user, _c().clock.now())
 
 
 @bp.get("/jobs/<job_id>/results")
 def get_results(job_id: str) -> Any:
-    c = _c()
-    job = _own_job(job_id)
-    problem = results_unavailable(job, g.user)
-    if problem:
-        return error(409, problem)
-    assert job.results_key is not None
-    file_name = job.results_key.rsplit("/", 1)[-1].split("~", 1)[-1]
-    url = c.storage.download_url(
-        job.results_key, file_name=file_name, expires_in=c.settings.download_url_ttl_seconds
-    )
-    return Response(status=302, headers={"Location": _absolute(url)})
+    """The annotated VCF (a redirect to a short-lived URL) or, with ``format`` and the
+    table's filters, another download (api_results.py)."""
+    from gas.entrypoints.web import api_results
+
+    return api_results.download(job_id)
 
 
 @bp.get("/jobs/<job_id>/log")

@@ -119,6 +119,21 @@ SCHEMAS: dict[str, Any] = {
                     "description": "How far a running job has got (0 to 1).",
                 }
             ),
+            "queue_position": _nullable(
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "A PENDING job's place in the annotation queue: 1 + the "
+                    "PENDING jobs (of every user) submitted before it; null otherwise.",
+                }
+            ),
+            "variant_count": _nullable(
+                {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "The input's VCF records, once the job has COMPLETED.",
+                }
+            ),
             "error": _nullable(
                 {"type": "string", "description": "Why a FAILED job failed, in one line."}
             ),
@@ -152,6 +167,8 @@ SCHEMAS: dict[str, Any] = {
                     "self": {"type": "string", "format": "uri"},
                     "results": {"type": "string", "format": "uri"},
                     "log": {"type": "string", "format": "uri"},
+                    "summary": {"type": "string", "format": "uri"},
+                    "variants": {"type": "string", "format": "uri"},
                     "html": {
                         "type": "string",
                         "format": "uri",
@@ -213,11 +230,31 @@ SCHEMAS: dict[str, Any] = {
     },
     "JobList": {
         "type": "object",
-        "required": ["jobs", "limit", "offset"],
+        "required": ["jobs", "total", "limit", "offset"],
         "properties": {
-            "jobs": {"type": "array", "items": _ref("Job"), "description": "Newest first."},
+            "jobs": {
+                "type": "array",
+                "items": _ref("Job"),
+                "description": "In the order asked for (`sort`; newest first by default).",
+            },
+            "total": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "How many jobs match `q` and `status`, on every page.",
+            },
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
+        },
+    },
+    "RerunRequest": {
+        "type": "object",
+        "properties": {
+            "assembly": {
+                "type": "string",
+                "enum": list(ASSEMBLIES),
+                "description": "The input's genome assembly for the new job (`auto`: detect "
+                "it from the header). Default: what was chosen for the original job.",
+            }
         },
     },
     "Health": {
@@ -233,7 +270,15 @@ SCHEMAS: dict[str, Any] = {
 
 def openapi_document(server_url: str) -> dict[str, Any]:
     """The OpenAPI document, with ``server_url`` (this site's root) as its server."""
-    from gas.entrypoints.web.api import DEFAULT_PAGE_SIZE, MAX_OFFSET, MAX_PAGE_SIZE
+    from gas.entrypoints.web.api import (
+        DEFAULT_PAGE_SIZE,
+        MAX_OFFSET,
+        MAX_PAGE_SIZE,
+        MAX_SEARCH_LENGTH,
+    )
+    from gas.entrypoints.web.openapi_results import SCHEMAS as RESULTS_SCHEMAS
+    from gas.entrypoints.web.openapi_results import results_paths
+    from gas.ports import JOB_SORTS
 
     return {
         "openapi": OPENAPI_VERSION,
@@ -317,7 +362,9 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                                 }
                             },
                             "content": {"application/json": {"schema": _ref("Job")}},
-                            "links": _job_links("getJob", "getJobResults", "getJobLog"),
+                            "links": _job_links(
+                                "getJob", "getJobResults", "getJobLog", "deleteJob"
+                            ),
                         },
                         "400": _error(
                             "No `file` field, a file that is not a VCF, or an unknown assembly."
@@ -353,6 +400,44 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                                 "default": 0,
                             },
                         },
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "description": "Only jobs whose input file name contains this "
+                            "(ignoring case).",
+                            "schema": {
+                                "type": "string",
+                                "maxLength": MAX_SEARCH_LENGTH,
+                                "pattern": "^[^\\u0000]*$",
+                            },
+                        },
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "description": "Only jobs in these statuses (repeat the "
+                            "parameter for several).",
+                            "style": "form",
+                            "explode": True,
+                            "schema": {
+                                "type": "array",
+                                "items": {
+                                    "type": "string",
+                                    "enum": ["PENDING", "RUNNING", "COMPLETED", "FAILED"],
+                                },
+                            },
+                        },
+                        {
+                            "name": "sort",
+                            "in": "query",
+                            "description": "`newest` or `oldest` (request time), `name` (input "
+                            "file name, then newest), `status` (RUNNING, PENDING, FAILED, "
+                            "COMPLETED, then newest).",
+                            "schema": {
+                                "type": "string",
+                                "enum": list(JOB_SORTS),
+                                "default": "newest",
+                            },
+                        },
                     ],
                     "responses": {
                         "200": {
@@ -361,7 +446,10 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                                 "getJob", "getJobResults", "getJobLog", source="/jobs/0/id"
                             ),
                         },
-                        "400": _error("`limit` or `offset` is not a number in range."),
+                        "400": _error(
+                            "`limit` or `offset` is not a number in range, or `q`, `status` "
+                            "or `sort` is not one the API knows."
+                        ),
                         "401": UNAUTHORIZED,
                     },
                 },
@@ -374,38 +462,75 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     "responses": {
                         "200": {
                             **_json_body("The job.", "Job"),
-                            "links": _job_links("getJobResults", "getJobLog"),
+                            "links": _job_links(
+                                "getJobResults",
+                                "getJobLog",
+                                "rerunJob",
+                                "getJobSummary",
+                                "getJobVariants",
+                            ),
                         },
                         **ONE_JOB_ERRORS,
                     },
-                }
-            },
-            "/api/v1/jobs/{job_id}/results": {
-                "get": {
-                    "operationId": "getJobResults",
-                    "summary": "Download the annotated VCF",
-                    "description": "Redirects to a short-lived signed URL of the annotated VCF.",
+                },
+                "delete": {
+                    "operationId": "deleteJob",
+                    "summary": "Delete a job and all its files",
+                    "description": "Deletes the job with its input file, annotated results "
+                    "(every format, the variant table), log and summary, and any archived "
+                    "copy; pending archive timers and restores of it then do nothing. A "
+                    "second delete is a 404. A RUNNING job cannot be deleted until it ends.",
                     "parameters": [JOB_ID],
                     "responses": {
-                        "302": {
-                            "description": "The annotated VCF is at the `Location` URL, valid "
-                            "for a few minutes.",
+                        "204": {"description": "Deleted."},
+                        **ONE_JOB_ERRORS,
+                        "409": _error("The job is RUNNING: delete it once it has ended."),
+                    },
+                },
+            },
+            "/api/v1/jobs/{job_id}/rerun": {
+                "post": {
+                    "operationId": "rerunJob",
+                    "summary": "Annotate a job's input again, as a new job",
+                    "description": "Copies the ended job's stored input to a new job (PENDING) "
+                    "annotated with the reference data installed now — for example after a "
+                    "reference bundle was installed, or on another assembly. The caller's "
+                    "plan as of now applies: an input over its limit is refused with 413. "
+                    "The original job is unchanged; deleting either never deletes the "
+                    "other's input.",
+                    "parameters": [JOB_ID],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": _ref("RerunRequest")}},
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "The new job (PENDING).",
                             "headers": {
                                 "Location": {
-                                    "required": True,
+                                    "description": "The new job's URL.",
                                     "schema": {"type": "string", "format": "uri"},
                                 }
                             },
+                            "content": {"application/json": {"schema": _ref("Job")}},
+                            "links": _job_links("getJob", "deleteJob"),
                         },
+                        "400": _error(
+                            "The body is not a JSON object, or names an unknown assembly."
+                        ),
                         **ONE_JOB_ERRORS,
                         "409": _error(
-                            "No results to download: the job is not finished, it failed, or "
-                            "its results are archived (Free plan: upgrade to Premium) or being "
-                            "restored (check back later)."
+                            "The job has not ended yet, or its input file is no longer stored."
+                        ),
+                        "413": _error(
+                            "The input is larger than the caller's plan allows now (a Free "
+                            "account re-running a file annotated on Premium)."
                         ),
                     },
                 }
             },
+            # the results routes: /variants, /summary, /results (openapi_results.py)
+            **results_paths(),
             "/api/v1/jobs/{job_id}/log": {
                 "get": {
                     "operationId": "getJobLog",
@@ -430,6 +555,6 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     "description": "An API token from `gas tokens create EMAIL`.",
                 }
             },
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **RESULTS_SCHEMAS},
         },
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,20 +28,36 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from gas.adapters.billing import BillingError
 from gas.domain.assembly import JobAssembly, job_assembly
 from gas.domain.assembly import label as assembly_label
-from gas.domain.errors import Forbidden, InvalidInput, NotFound, UploadTooLarge
+from gas.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, UploadTooLarge
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan, human_size
 from gas.entrypoints.web import CONTENT_SECURITY_POLICY, MULTIPART_SLACK, container, csrf
 from gas.entrypoints.web.auth import login_required
 from gas.entrypoints.web.errors import MESSAGES, render_error
-from gas.entrypoints.web.presenters import AssemblyBadge, assembly_badge, reference_offer
-from gas.services import accounts, jobs
+from gas.entrypoints.web.presenters import (
+    AssemblyBadge,
+    ResultsLabel,
+    assembly_badge,
+    reference_offer,
+    results_label,
+    watch_status,
+)
+from gas.ports import JOB_SORTS, JobQuery
+from gas.services import accounts, deletion, jobs
+from gas.services.results import wait_text  # the words of a restore's wait, shared
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("pages", __name__)
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25  # My Annotations
+MAX_SEARCH_LENGTH = 200
+SORT_LABELS = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "name": "File name",
+    "status": "Status",
+}
 MAX_STATUS_IDS = 100
 MAX_LOG_BYTES = 2 * 1024 * 1024
 DEFAULT_ASSEMBLY = jobs.DEFAULT_ASSEMBLY
@@ -122,6 +138,24 @@ def _reference_offer() -> str:
     return reference_offer(container().settings.refdata)
 
 
+@bp.app_template_global("results_label")
+def _results_label(job: Job) -> ResultsLabel:
+    premium = bool(g.get("user") and g.user.is_premium)
+    return results_label(job, premium=premium, now=container().clock.now())
+
+
+@bp.app_template_global("job_watch")
+def _job_watch(job: Job) -> bool:
+    """Whether the live status script should keep asking about ``job``."""
+    return watch_status(job, premium=bool(g.get("user") and g.user.is_premium))
+
+
+@bp.app_template_global("assembly_choices")
+def _assembly_choices() -> dict[str, str]:
+    """The assemblies a job can be annotated on (the upload's and the re-run's choice)."""
+    return {name: assembly_label(name) for name in jobs.ASSEMBLIES}
+
+
 @bp.app_context_processor
 def _inject() -> dict[str, Any]:
     return {"JobStatus": JobStatus, "ResultsState": ResultsState}
@@ -147,8 +181,9 @@ def _progress_percent(job: Job) -> int | None:
     return max(0, min(100, round(job.progress * 100)))
 
 
-def status_payload(job: Job) -> dict[str, Any]:
+def status_payload(job: Job, queue_position: int | None = None) -> dict[str, Any]:
     """What the live status scripts need to update a page."""
+    premium = bool(g.get("user") and g.user.is_premium)
     return {
         "id": job.id,
         "status": job.status.value,
@@ -158,7 +193,12 @@ def status_payload(job: Job) -> dict[str, Any]:
         "completed_at": utc_iso(job.completed_at) or None,
         "completed_at_text": utc_text(job.completed_at) if job.completed_at else None,
         "results_state": job.results_state.value if job.results_state else None,
+        "results": results_label(job, premium=premium, now=container().clock.now()).as_json(),
         "assembly_badge": badge.as_json() if (badge := assembly_badge(job)) else None,
+        "variant_count": job.variant_count,
+        "queue_position": queue_position,
+        "deletable": job.deletable,
+        "watch": watch_status(job, premium=premium),
     }
 
 
@@ -190,27 +230,6 @@ def _human_duration(seconds: int) -> str:
     else:
         n, unit = seconds, "second"
     return f"{n} {unit}{'' if n == 1 else 's'}"
-
-
-def wait_text(expected_at: datetime | None, now: datetime) -> str:
-    """How long until ``expected_at``, for people: "expected in about 3 minutes", or
-    "any moment now" once it is (nearly) due."""
-    if expected_at is None:
-        return "expected soon"
-    remaining = (_as_utc(expected_at) - _as_utc(now)).total_seconds()
-    if remaining <= 10:
-        return "any moment now"
-    if remaining < 60:
-        return "expected in less than a minute"
-    minutes = round(remaining / 60)
-    if minutes < 2:
-        return "expected in about a minute"
-    if minutes < 90:
-        return f"expected in about {minutes} minutes"
-    hours = round(remaining / 3600)
-    if hours < 36:
-        return f"expected in about {hours} hours"
-    return f"expected in about {round(remaining / 86400)} days"
 
 
 @bp.app_template_global("restore_wait")
@@ -512,23 +531,70 @@ def received(job_id: str) -> Any:
     return render_template("received.html", job=_owned_job(job_id))
 
 
+@dataclass(frozen=True)
+class ListView:
+    """My Annotations' state, all of it in the query string (shareable, survives reload):
+    ``q`` (part of the file name), ``status``, ``sort`` and ``page``. Values the page does not
+    know fall back to the defaults rather than fail."""
+
+    q: str = ""
+    status: str = ""  # "" for every status
+    sort: str = "newest"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Any) -> ListView:
+        status = args.get("status", "").strip().upper()
+        sort = args.get("sort", "").strip().lower()
+        page = args.get("page", "1")
+        return cls(
+            q=" ".join(args.get("q", "").split())[:MAX_SEARCH_LENGTH],
+            status=status if status in JobStatus.__members__ else "",
+            sort=sort if sort in JOB_SORTS else "newest",
+            page=int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1,
+        )
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.q or self.status)
+
+    def query(self) -> JobQuery:
+        return JobQuery(
+            name=self.q,
+            statuses=(JobStatus(self.status),) if self.status else (),
+            sort=self.sort,
+            limit=PAGE_SIZE,
+            offset=(self.page - 1) * PAGE_SIZE,
+        )
+
+    def url(self, **changes: Any) -> str:
+        """This view's URL with ``changes``, leaving out what is the default."""
+        values = {**asdict(self), **changes}
+        defaults = asdict(ListView())
+        args = {k: v for k, v in values.items() if v != defaults[k]}
+        return url_for("pages.annotations", **args)
+
+
 @bp.get("/annotations")
 @login_required
 def annotations() -> Any:
     c = container()
-    page = request.args.get("page", "1")
-    page_number = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
-    found = jobs.list_jobs(
-        c.uow(readonly=True),
-        g.user.id,
-        limit=PAGE_SIZE + 1,
-        offset=(page_number - 1) * PAGE_SIZE,
-    )
+    view = ListView.from_args(request.args)
+    if request.args and request.full_path.rstrip("?") != view.url():
+        # One URL per view (the search form also sends empty and default fields): the one
+        # in the address bar is the one to share.
+        return redirect(view.url())
+    listing = jobs.search_jobs(c.uow(readonly=True), g.user.id, view.query())
+    pages = max(1, -(-listing.total // PAGE_SIZE))
     return render_template(
         "annotations.html",
-        jobs=found[:PAGE_SIZE],
-        page=page_number,
-        has_more=len(found) > PAGE_SIZE,
+        jobs=listing.jobs,
+        total=listing.total,
+        queue_positions=listing.queue_positions,
+        view=view,
+        pages=pages,
+        statuses=[s.value for s in JobStatus],
+        sort_labels=SORT_LABELS,
     )
 
 
@@ -543,16 +609,18 @@ def statuses() -> Any:
         job.id: job
         for job in jobs.list_jobs(c.uow(readonly=True), g.user.id, limit=2 * MAX_STATUS_IDS)
     }
-    found = []
+    found: list[Job] = []
     for job_id in dict.fromkeys(wanted):
         job = recent.get(job_id)
         if job is None:  # an older job: look it up on its own
             try:
                 job = jobs.get_job(c.uow(readonly=True), job_id, g.user.id)
             except (NotFound, Forbidden):
-                continue
-        found.append(status_payload(job))
-    return {"jobs": found}, 200, {"Cache-Control": "no-store"}
+                continue  # someone else's, or deleted meanwhile
+        found.append(job)
+    positions = jobs.queue_positions(c.uow(readonly=True), found)
+    payload = [status_payload(job, positions.get(job.id)) for job in found]
+    return {"jobs": payload}, 200, {"Cache-Control": "no-store"}
 
 
 @bp.get("/annotations/<job_id>")
@@ -572,7 +640,76 @@ def status(job_id: str) -> Any:
         return {"error": MESSAGES[404]}, 404
     except Forbidden:
         return {"error": MESSAGES[403]}, 403
-    return status_payload(job), 200, {"Cache-Control": "no-store"}
+    position = jobs.queue_positions(c.uow(readonly=True), [job]).get(job.id)
+    return status_payload(job, position), 200, {"Cache-Control": "no-store"}
+
+
+@bp.get("/annotations/<job_id>/delete")
+@login_required
+def confirm_delete(job_id: str) -> Any:
+    """Asks before deleting (the form posts to the same URL, with its CSRF token)."""
+    job = _owned_job(job_id)
+    back = _list_url(request.args.get("next"))
+    return render_template("delete.html", job=job, back=back), 200 if job.deletable else 409
+
+
+@bp.post("/annotations/<job_id>/delete")
+@login_required
+def delete_job(job_id: str) -> Any:
+    c = container()
+    try:
+        job = deletion.delete_job(
+            c.uow(), c.storage, c.cold, job_id=job_id, user_id=g.user.id, local=c.results.files
+        )
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+    except Conflict as exc:
+        flash(str(exc), "warning")
+        return redirect(url_for("pages.details", job_id=job_id), code=303)
+    flash(f"Deleted {job.input_file_name} (job {job.id}) and all its files.", "success")
+    return redirect(_list_url(request.form.get("next")), code=303)
+
+
+def _list_url(wanted: str | None) -> str:
+    """Where to go back to: the My Annotations view the user came from (its search, filter,
+    sort and page), never another page or site."""
+    home = url_for("pages.annotations")
+    parts = urlsplit(wanted or "")
+    if parts.scheme or parts.netloc or parts.path != home:
+        return home
+    return home + (f"?{parts.query}" if parts.query else "")
+
+
+@bp.post("/annotations/<job_id>/rerun")
+@login_required
+def rerun(job_id: str) -> Any:
+    """Annotate the job's stored input again, as a new job (under today's plan and reference
+    data; optionally on another assembly)."""
+    c = container()
+    try:
+        job = jobs.rerun_job(
+            c.uow(),
+            c.storage,
+            c.policy,
+            c.clock,
+            job_id=job_id,
+            user_id=g.user.id,
+            assembly=request.form.get("assembly") or None,
+        )
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+    except UploadTooLarge as exc:
+        flash(f"This file cannot be re-run on your plan: {exc}", "danger")
+        return redirect(url_for("pages.details", job_id=job_id), code=303)
+    except (Conflict, InvalidInput) as exc:
+        flash(str(exc), "warning")
+        return redirect(url_for("pages.details", job_id=job_id), code=303)
+    flash(f"Re-running the input of job {job_id} as a new job; the original is unchanged.", "info")
+    return redirect(url_for("pages.received", job_id=job.id), code=303)
 
 
 @bp.get("/annotations/<job_id>/input")

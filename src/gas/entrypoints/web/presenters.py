@@ -11,10 +11,11 @@ import functools
 import json
 import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from gas.domain.assembly import JobAssembly, job_assembly
-from gas.domain.jobs import Job, JobStatus
+from gas.domain.jobs import Job, JobStatus, ResultsState
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,54 @@ def badge_title(assembly: JobAssembly) -> str:
         count = len(assembly.warnings)
         title += f" ({count} warning{'' if count == 1 else 's'} on the job's page)"
     return title
+
+
+# --- a job's results, in a word (My Annotations) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultsLabel:
+    """What My Annotations says of a job's results: ``state`` is ``available``,
+    ``archived``, ``restoring``, ``pending`` (not ended yet) or ``none`` (failed);
+    ``upgrade``: the words should link to Subscribe (a Free user's archived results)."""
+
+    state: str
+    text: str
+    upgrade: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def results_label(job: Job, *, premium: bool, now: datetime | None = None) -> ResultsLabel:
+    """``now``: to say how long a restore should still take."""
+    if job.status is JobStatus.FAILED:
+        return ResultsLabel("none", "None: the annotation failed")
+    if job.status is not JobStatus.COMPLETED or job.results_state is None:
+        return ResultsLabel("pending", "When the annotation completes")
+    if job.results_state is ResultsState.ARCHIVED:
+        if premium:
+            return ResultsLabel("archived", "Archived — being restored for Premium")
+        return ResultsLabel("archived", "Archived — upgrade to download", upgrade=True)
+    if job.results_state is ResultsState.RESTORING:
+        if now is None:
+            return ResultsLabel("restoring", "Being restored — check back later")
+        from gas.services.results import wait_text
+
+        return ResultsLabel(
+            "restoring", f"Being restored — {wait_text(job.restore_expected_at, now)}"
+        )
+    return ResultsLabel("available", "Available")
+
+
+def watch_status(job: Job, *, premium: bool) -> bool:
+    """Whether a page showing ``job`` should keep asking for its status: until it has ended
+    and its results are neither on their way back from the archive nor about to be."""
+    if not job.status.is_final:
+        return True
+    if job.results_state is ResultsState.RESTORING:
+        return True
+    return job.results_state is ResultsState.ARCHIVED and premium
 
 
 # --- the reference data ----------------------------------------------------------------------
