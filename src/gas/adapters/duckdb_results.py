@@ -1,68 +1,114 @@
 """The results query port on DuckDB: SQL over a job's Parquet results store.
 
 DuckDB reads the Parquet file in place (column pruning, row-group statistics), in-process,
-with no server; a page of a million-variant store answers in milliseconds to tens of
-milliseconds (bench/results.py). Every user value is a bound parameter; the file path is the
-only text put into the SQL and comes from the service, never from a request.
+with no server. Every user value is a bound parameter; the file path is the only text put into
+the SQL and comes from the service, never from a request.
+
+A page is answered in two steps, so that it costs about the same on a million variants as on
+a thousand (bench/results.py):
+
+1. **keys**: the selected rows, as a few narrow columns (the row's position in the file, its
+   record and allele, what orders them), filtered — with row-group statistics skipping most
+   of the file for a region, a gene or a record — and, for one row per allele, the best row
+   of each allele; counted, ordered, and cut to the page;
+2. **rows**: the page's rows fetched by their position in the file (``file_row_number``),
+   reading only the row groups that hold them.
+
+Ties between equally good transcripts are broken by the row's position in the file (the
+order of the ANN entries), so that pages, downloads and the row shown for an allele agree.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gas.services.variants import ANSWER_COLUMNS, VariantFilter, VariantPage, normalize_chrom
+from gas.annotation.genes import normalize_chrom
+from gas.services.variants import ANSWER_COLUMNS, VariantFilter, VariantPage
 
-_NORM_CHROM = (
-    "CASE WHEN upper(chrom) IN ('M', 'MT', 'CHRM', 'CHRMT') THEN 'MT' "
-    "ELSE regexp_replace(chrom, '^[cC][hH][rR]', '') END"
-)
-# ... and the transcript id last, so that ties (two equally good transcripts) are broken the
-# same way by every query: pages, exports and the row shown for an allele always agree
+log = logging.getLogger(__name__)
+
 _BEST_FIRST = (
-    "top DESC, severity ASC NULLS LAST, mane DESC, canonical DESC, coding DESC, "
-    "transcript ASC NULLS LAST, gene_id ASC NULLS LAST"
+    "top DESC, severity ASC NULLS LAST, mane DESC, canonical DESC, coding DESC, file_row_number"
 )
 _ORDER = {
     "pos": "record, allele",
     "impact": "severity ASC NULLS LAST, record, allele",
     "gene": "gene ASC NULLS LAST, record, allele",
 }
+#: the narrow columns of the keys step (everything an order or the best-row choice needs)
+_KEYS = "file_row_number, record, allele, top, severity, mane, canonical, coding, gene"
+#: the columns the free-text filter ``q`` looks in (``id`` holds the known-variant ids too)
+_TEXT_COLUMNS = ("gene", "id", "hgvsc", "hgvsp", "transcript")
+_ANSWER = ", ".join(ANSWER_COLUMNS)
 
 
 def _source(store: Path) -> str:
     text = str(Path(store).resolve())
-    return "read_parquet('" + text.replace("'", "''") + "')"
+    return "read_parquet('" + text.replace("'", "''") + "', file_row_number = true)"
+
+
+def _like(text: str) -> str:
+    """``text`` as a LIKE pattern matching itself (``\\`` escapes ``%`` and ``_``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def chrom_names(name: str) -> list[str]:
+    """The spellings of a chromosome name that ``normalize_chrom`` makes ``name``'s: ``1``,
+    ``chr1``, ``Chr1``, ``CHR1``; ``M``, ``MT``, ``chrM`` …; ``X``, ``x``, ``chrX`` …
+    (An exact list lets row-group statistics skip the other chromosomes.)"""
+    target = normalize_chrom(name)
+    bare = ["M", "MT"] if target == "MT" else [target]
+    forms = {b for base in bare for b in (base, base.lower(), base.upper(), base.capitalize())}
+    return sorted(
+        p + b for p in ("", "chr", "Chr", "CHR") for b in forms if normalize_chrom(p + b) == target
+    )
 
 
 class DuckDBResults:
     """Queries results stores; safe to share between threads (one cursor per query)."""
 
-    def __init__(self, *, threads: int = 2, memory_limit: str = "512MB"):
+    def __init__(
+        self,
+        *,
+        threads: int = 2,
+        memory_limit: str = "512MB",
+        temp_directory: Path | None = None,
+    ):
         import duckdb
 
-        self._db = duckdb.connect(
-            ":memory:", config={"threads": threads, "memory_limit": memory_limit}
-        )
+        config: dict[str, Any] = {"threads": threads, "memory_limit": memory_limit}
+        if temp_directory is not None:  # where big sorts (a whole download) may spill
+            config["temp_directory"] = str(temp_directory)
+        self._db = duckdb.connect(":memory:", config=config)
+        try:  # keep each file's footer parsed between queries (stores never change)
+            self._db.execute("LOAD parquet")
+            self._db.execute("SET parquet_metadata_cache = true")
+        except duckdb.Error:  # an older DuckDB: only slower
+            log.info("DuckDB's Parquet metadata cache is not available", exc_info=True)
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def _cursor(self):  # type: ignore[no-untyped-def]
+    def _cursor(self) -> Any:
         with self._lock:
             return self._db.cursor()
 
-    def _selection(self, store: Path, f: VariantFilter) -> tuple[str, list[Any]]:
-        """SQL giving the selected rows (one per allele unless all transcripts), and params."""
+    # --- SQL -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _where(f: VariantFilter) -> tuple[list[str], list[Any]]:
         where: list[str] = []
         params: list[Any] = []
         if f.chrom:
-            where.append(f"{_NORM_CHROM} = ?")
-            params.append(normalize_chrom(f.chrom))
+            names = chrom_names(f.chrom)
+            where.append(f"chrom IN ({', '.join('?' for _ in names)})")
+            params.extend(names)
         if f.start is not None:
             where.append("pos >= ?")
             params.append(f.start)
@@ -73,8 +119,8 @@ class DuckDBResults:
             where.append("known = ?")
             params.append(f.known)
         if f.clinvar:
-            where.append("contains(lower(coalesce(clinvar, '')), ?)")
-            params.append(f.clinvar.lower())
+            where.append("clinvar ILIKE ? ESCAPE '\\'")
+            params.append(f"%{_like(f.clinvar)}%")
         if f.max_af is not None:
             where.append("(af IS NULL OR af <= ?)")
             params.append(f.max_af)
@@ -82,27 +128,34 @@ class DuckDBResults:
             where.append("record = ?")
             params.append(f.record)
         if f.gene:
-            where.append("upper(gene) = ?")
-            params.append(f.gene.upper())
-        if f.consequence:
-            where.append("list_contains(string_split(consequence, '&'), ?)")
-            params.append(f.consequence)
+            where.append("gene ILIKE ? ESCAPE '\\'")  # equal, ignoring case
+            params.append(_like(f.gene))
+        if f.consequence:  # one of the '&'-joined terms (a term is [A-Za-z0-9_]+)
+            term = f.consequence
+            where.append(
+                "(consequence = ? OR consequence LIKE ? ESCAPE '\\' "
+                "OR consequence LIKE ? ESCAPE '\\' OR consequence LIKE ? ESCAPE '\\')"
+            )
+            escaped = _like(term)
+            params += [term, f"{escaped}&%", f"%&{escaped}", f"%&{escaped}&%"]
         if f.impacts:
             where.append(f"impact IN ({', '.join('?' for _ in f.impacts)})")
             params.extend(f.impacts)
         if f.q:
-            needle = f.q.lower()
-            fields = ("gene", "id", "hgvsc", "hgvsp", "known_ids", "transcript")
-            where.append(
-                "(" + " OR ".join(f"contains(lower(coalesce({c}, '')), ?)" for c in fields) + ")"
-            )
-            params.extend([needle] * len(fields))
+            pattern = f"%{_like(f.q)}%"
+            where.append("(" + " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in _TEXT_COLUMNS) + ")")
+            params.extend([pattern] * len(_TEXT_COLUMNS))
+        return where, params
+
+    def _keys(self, store: Path, f: VariantFilter) -> tuple[str, list[Any]]:
+        """SQL of the selected rows' keys (one row per allele unless all transcripts)."""
+        where, params = self._where(f)
         if not f.all_transcripts and not f.row_filters:
-            where.append("top")
-        sql = f"SELECT * FROM {_source(store)}"
+            where.append("top")  # the allele's best row, as written
+        sql = f"SELECT {_KEYS} FROM {_source(store)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        if not f.all_transcripts and f.row_filters:
+        if not f.all_transcripts and f.row_filters:  # the best row of each allele that passes
             sql += (
                 f" QUALIFY row_number() OVER (PARTITION BY record, allele ORDER BY {_BEST_FIRST})"
                 " = 1"
@@ -116,30 +169,51 @@ class DuckDBResults:
             order += f", {_BEST_FIRST}"
         return order
 
+    def _rows(self, cur: Any, store: Path, positions: list[int]) -> list[dict[str, Any]]:
+        """The answer rows at ``positions`` in the file, in that order."""
+        if not positions:
+            return []
+        found = cur.execute(
+            f"SELECT file_row_number, {_ANSWER} FROM {_source(store)} "
+            "SEMI JOIN (SELECT unnest(?::BIGINT[]) AS n) ON file_row_number = n "
+            "WHERE file_row_number BETWEEN ? AND ?",
+            [positions, min(positions), max(positions)],
+        ).fetchall()
+        by_position = {row[0]: dict(zip(ANSWER_COLUMNS, row[1:], strict=True)) for row in found}
+        return [by_position[p] for p in positions]
+
+    # --- the port ----------------------------------------------------------------------------
+
     def variants(self, store: Path, selection: VariantFilter) -> VariantPage:
-        sql, params = self._selection(store, selection)
+        keys, params = self._keys(store, selection)
         order = self._order(selection)
         cur = self._cursor()
         try:
-            total = cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
-            cols = ", ".join(ANSWER_COLUMNS)
-            rows = cur.execute(
-                f"SELECT {cols} FROM ({sql}) ORDER BY {order} LIMIT ? OFFSET ?",
+            total, page = cur.execute(
+                f"WITH sel AS MATERIALIZED ({keys}) "
+                "SELECT (SELECT count(*) FROM sel), "
+                f"(SELECT list(file_row_number ORDER BY {order}) FROM "
+                f"(SELECT * FROM sel ORDER BY {order} LIMIT ? OFFSET ?))",
                 [*params, selection.limit, selection.offset],
-            ).fetchall()
+            ).fetchone()
+            variants = self._rows(cur, store, [int(n) for n in page or []])
         finally:
             cur.close()
-        variants = [dict(zip(ANSWER_COLUMNS, row, strict=True)) for row in rows]
         return VariantPage(int(total), selection.offset, selection.limit, variants)
 
     def iterate(
         self, store: Path, selection: VariantFilter, *, batch_rows: int = 10_000
     ) -> Iterator[dict[str, Any]]:
-        sql, params = self._selection(store, selection)
-        cols = ", ".join(ANSWER_COLUMNS)
+        keys, params = self._keys(store, selection)
+        order = ", ".join(f"k.{term.strip()}" for term in self._order(selection).split(","))
         cur = self._cursor()
         try:
-            cur.execute(f"SELECT {cols} FROM ({sql}) ORDER BY {self._order(selection)}", params)
+            cur.execute(
+                f"SELECT {', '.join('s.' + c for c in ANSWER_COLUMNS)} "
+                f"FROM {_source(store)} s JOIN ({keys}) k USING (file_row_number) "
+                f"ORDER BY {order}",
+                params,
+            )
             while batch := cur.fetchmany(batch_rows):
                 for row in batch:
                     yield dict(zip(ANSWER_COLUMNS, row, strict=True))
@@ -147,11 +221,11 @@ class DuckDBResults:
             cur.close()
 
     def records(self, store: Path, selection: VariantFilter) -> list[int]:
-        sql, params = self._selection(store, selection)
+        keys, params = self._keys(store, selection)
         cur = self._cursor()
         try:
             rows = cur.execute(
-                f"SELECT DISTINCT record FROM ({sql}) ORDER BY record", params
+                f"SELECT DISTINCT record FROM ({keys}) ORDER BY record", params
             ).fetchall()
         finally:
             cur.close()

@@ -265,16 +265,5 @@ def parse_filter(args: Mapping[str, Any]) -> VariantFilter:
     )
 
 
-def normalize_chrom(name: str) -> str:
-    """``chr1``/``1`` → ``1``; ``chrM``/``M``/``MT`` → ``MT`` (what the chrom filter compares)."""
-    bare = name[3:] if name[:3].lower() == "chr" else name
-    upper = bare.upper()
-    if upper in ("M", "MT"):
-        return "MT"
-    if upper in ("X", "Y"):
-        return upper
-    return bare
-
-
 def without_paging(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in pairs if k not in ("limit", "offset")]

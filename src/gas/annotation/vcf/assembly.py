@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..genes import normalize_chrom
 from ..reference.assemblies import (
     CONTIG_MD5,
     GRCH37,
@@ -94,13 +95,8 @@ def normalize_assembly(name: str) -> str:
 
 
 def bare_chrom(name: str) -> str:
-    bare = name[3:] if name[:3].lower() == "chr" else name
-    upper = bare.upper()
-    if upper in ("M", "MT"):
-        return "MT"
-    if upper in ("X", "Y"):
-        return upper
-    return bare
+    """``chr1``/``1``/``NC_000001.11`` → ``1``; ``chrM``/``M``/``MT`` → ``MT``."""
+    return normalize_chrom(name)
 
 
 @dataclass
