@@ -52,9 +52,22 @@ def postgres_schema_url(schema: str) -> str:
     )
 
 
+# The contract suites of the metadata ports also run on the in-memory fakes (tests/fakes.py):
+# ``@WITH_FAKE`` on a test adds a "fake" kind, for which ``database_url`` is FAKE_DATABASE.
+FAKE_DATABASE = "fake:"
+WITH_FAKE = pytest.mark.parametrize(
+    "database_url",
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "fake"],
+    indirect=True,
+)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty, migrated database on each backend. Tests using it run twice."""
+    if request.param == "fake":  # (only where a test asks for it with @WITH_FAKE)
+        yield FAKE_DATABASE
+        return
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'gas.db'}"
         engine = create_engine(url)
@@ -150,7 +163,9 @@ class AuthActions:
         assert match, f"no CSRF token on {path}"
         return match.group(1)
 
-    def signup(self, email: str = "ada@example.org", password: str = "correct horse", **extra: str):  # type: ignore[no-untyped-def]
+    def signup_only(self, email: str = "ada@example.org", password: str = "correct horse", **extra):  # type: ignore[no-untyped-def]
+        """POST the sign-up form (which answers the same whether or not the email is taken,
+        and does not log in)."""
         data = {
             "csrf_token": self.csrf_token("/signup"),
             "email": email,
@@ -160,6 +175,14 @@ class AuthActions:
             "institution": extra.get("institution", "Analytical Engines Ltd"),
         }
         return self._client.post("/signup", data=data)
+
+    def signup(self, email: str = "ada@example.org", password: str = "correct horse", **extra: str):  # type: ignore[no-untyped-def]
+        """Sign up, then log in as the new user (a redirect, 302, when both worked); a refused
+        sign-up's response as it is."""
+        response = self.signup_only(email, password, **extra)
+        if response.status_code != 303:
+            return response
+        return self.login(email, password)
 
     def login(self, email: str = "ada@example.org", password: str = "correct horse"):  # type: ignore[no-untyped-def]
         data = {"csrf_token": self.csrf_token("/login"), "email": email, "password": password}

@@ -21,6 +21,7 @@ import hashlib
 import io
 import itertools
 import json
+import random
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -33,10 +34,12 @@ from urllib.parse import urlencode
 
 from gas import ports
 from gas.adapters.localfs import validate_key
+from gas.adapters.mail import _complete_headers as complete_headers
 from gas.domain import events
+from gas.domain.errors import Conflict
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
-from gas.ports import ApiToken, Delivery, JobPage, JobQuery, ObjectTooLarge
+from gas.ports import ApiToken, Delivery, JobPage, JobQuery, ObjectTooLarge, UserSession
 
 # --- clock ----------------------------------------------------------------------------------
 
@@ -95,32 +98,64 @@ class QueuedMessage:
     queue: str
     topic: str
     payload: dict[str, Any]
-    available_at: datetime
+    available_at: datetime  # ready: when it may be claimed; leased: when its lease ends
     attempts: int = 0
     max_attempts: int = 5
     state: str = "ready"  # ready | leased | done | dead
     receipt: str = ""
     errors: list[str] = field(default_factory=list)
+    dead_at: datetime | None = None
 
 
 class FakeQueue:
-    """``gas.ports.MessageQueue`` in memory: topics fan out to subscriber queues.
+    """``gas.ports.MessageQueue`` in memory, with the SQL queue's rules (its contract suite,
+    tests/integration/test_sql_queue.py, runs on this fake too): topics fan out to subscriber
+    queues; payloads go through JSON; the oldest due message is claimed first, under a lease of
+    ``lease_seconds`` that a heartbeat renews and that, once expired, lets another consumer
+    claim the message again (a lease that expires during the last attempt hands the message
+    out once more as an *exhausted* notice); a failure retries after an exponential backoff
+    with jitter (``backoff_base``, ``backoff_cap``) or dead-letters the message after
+    ``max_attempts``; dead letters can be listed and retried.
 
     ``published[topic]`` lists every payload ever published on ``topic`` (committed ones only,
-    when publishing goes through a ``FakeUnitOfWork``).
+    when publishing goes through a ``FakeUnitOfWork``). An acknowledged message stays in
+    ``messages`` as "done", for assertions. ``consumer(**options)`` is another consumer of the
+    same messages (as two SqlQueue objects over one database).
     """
 
-    def __init__(self, clock: FakeClock | None = None, *, max_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        clock: ports.Clock | None = None,
+        *,
+        max_attempts: int = 5,
+        lease_seconds: float = 60.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 600.0,
+        seed: int = 0,
+    ) -> None:
         self.clock = clock or FakeClock()
         self.max_attempts = max_attempts
+        self.lease_seconds = lease_seconds
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
         self.published: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.messages: list[QueuedMessage] = []
         self._ids = itertools.count(1)
+        self._random = random.Random(seed)  # the jitter, reproducible
+
+    def consumer(self, **options: Any) -> FakeQueue:
+        """Another consumer of the same messages, with its own ``options`` (lease_seconds …)."""
+        other = copy.copy(self)  # shares messages, published, ids and clock
+        for name, value in options.items():
+            if not hasattr(other, name):
+                raise TypeError(f"FakeQueue has no option {name!r}")
+            setattr(other, name, value)
+        return other
 
     # publishing
     def publish(self, topic: str, payload: dict[str, Any], *, delay: float = 0.0) -> None:
         queues = events.subscribers(topic)  # unknown topic -> ValueError, as the real queue
-        payload = copy.deepcopy(payload)
+        payload = json.loads(json.dumps(payload))  # stored as JSON: anything else is refused
         self.published[topic].append(payload)
         for queue in queues:
             self.messages.append(
@@ -129,7 +164,7 @@ class FakeQueue:
                     queue=queue,
                     topic=topic,
                     payload=copy.deepcopy(payload),
-                    available_at=self.clock.now() + timedelta(seconds=delay),
+                    available_at=self.clock.now() + timedelta(seconds=max(0.0, delay)),
                     max_attempts=self.max_attempts,
                 )
             )
@@ -137,21 +172,30 @@ class FakeQueue:
     # consuming
     def claim(self, queue: str) -> Delivery | None:
         now = self.clock.now()
-        for m in self.messages:
-            if m.queue == queue and m.state == "ready" and m.available_at <= now:
-                m.state = "leased"
-                m.attempts += 1
-                m.receipt = f"{m.id}:{m.attempts}:{next(self._ids)}"
-                return Delivery(
-                    id=m.id,
-                    queue=m.queue,
-                    topic=m.topic,
-                    payload=copy.deepcopy(m.payload),
-                    attempt=m.attempts,
-                    max_attempts=m.max_attempts,
-                    receipt=m.receipt,
-                )
-        return None
+        due = [
+            m
+            for m in self.messages
+            if m.queue == queue and m.state in ("ready", "leased") and m.available_at <= now
+        ]
+        if not due:
+            return None
+        m = min(due, key=lambda m: (m.available_at, int(m.id)))
+        if m.attempts >= m.max_attempts:
+            # its consumer died during the last attempt: once more, as an "exhausted" notice
+            m.errors.append(f"lease expired during attempt {m.attempts}")
+        m.state = "leased"
+        m.attempts += 1
+        m.receipt = f"{m.id}:{m.attempts}:{next(self._ids)}"
+        m.available_at = now + timedelta(seconds=self.lease_seconds)
+        return Delivery(
+            id=m.id,
+            queue=m.queue,
+            topic=m.topic,
+            payload=copy.deepcopy(m.payload),
+            attempt=m.attempts,
+            max_attempts=m.max_attempts,
+            receipt=m.receipt,
+        )
 
     def _leased(self, delivery: Delivery) -> QueuedMessage | None:
         for m in self.messages:
@@ -166,40 +210,87 @@ class FakeQueue:
         m.state = "done"
         return True
 
+    def backoff(self, attempt: int) -> float:
+        """Seconds before attempt ``attempt + 1``: between half the ceiling and the ceiling,
+        ``min(backoff_cap, backoff_base * 2 ** (attempt - 1))``."""
+        ceiling = float(min(self.backoff_cap, self.backoff_base * 2.0 ** (attempt - 1)))
+        return ceiling / 2 + self._random.random() * ceiling / 2
+
     def fail(self, delivery: Delivery, error: str) -> None:
         m = self._leased(delivery)
         if m is None:
             return
-        m.errors.append(error)
-        if m.attempts >= m.max_attempts:
+        m.errors.append(error[-4000:])
+        m.receipt = ""
+        now = self.clock.now()
+        if delivery.attempt >= delivery.max_attempts:
             m.state = "dead"
+            m.dead_at = now
         else:
             m.state = "ready"
-            m.available_at = self.clock.now() + timedelta(seconds=2 ** (m.attempts - 1))
+            m.available_at = now + timedelta(seconds=self.backoff(delivery.attempt))
 
     def release(self, delivery: Delivery) -> None:
         m = self._leased(delivery)
         if m is None:
             return
         m.state = "ready"
+        m.receipt = ""
         m.attempts -= 1  # a release does not count as an attempt
+        m.available_at = self.clock.now()
 
     def heartbeat(self, delivery: Delivery) -> bool:
-        return self._leased(delivery) is not None
+        m = self._leased(delivery)
+        if m is None:
+            return False
+        m.available_at = self.clock.now() + timedelta(seconds=self.lease_seconds)
+        return True
 
     def wait(self, queues: list[str], timeout: float) -> None:
         return None  # never sleeps: tests drive the clock
 
+    def close(self) -> None:
+        return None
+
     def stats(self) -> dict[str, dict[str, int]]:
+        now = self.clock.now()
         out: dict[str, dict[str, int]] = {}
         for m in self.messages:
-            state = (
-                "delayed" if m.state == "ready" and m.available_at > self.clock.now() else m.state
-            )
+            if m.state == "done":
+                continue
+            state = m.state
+            if state == "ready" and m.available_at > now:
+                state = "delayed"
+            elif state == "leased" and m.available_at <= now:
+                state = "ready"  # its lease expired: anyone may claim it
             counts = out.setdefault(m.queue, {"ready": 0, "leased": 0, "delayed": 0, "dead": 0})
-            if state in counts:
-                counts[state] += 1
+            counts[state] += 1
         return out
+
+    # operators
+    def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        dead = [m for m in self.messages if m.state == "dead" and (not queue or m.queue == queue)]
+        dead.sort(key=lambda m: m.dead_at or EPOCH, reverse=True)
+        return [
+            {
+                "id": int(m.id),
+                "queue": m.queue,
+                "topic": m.topic,
+                "payload": json.dumps(m.payload, separators=(",", ":"), sort_keys=True),
+                "attempts": m.attempts,
+                "last_error": m.errors[-1] if m.errors else None,
+                "dead_at": m.dead_at.timestamp() if m.dead_at else None,
+            }
+            for m in dead[:limit]
+        ]
+
+    def retry_dead(self, message_id: int | str) -> bool:
+        for m in self.messages:
+            if m.id == str(message_id) and m.state == "dead":
+                m.state, m.attempts, m.dead_at = "ready", 0, None
+                m.available_at = self.clock.now()
+                return True
+        return False
 
     # for assertions
     def payloads(self, queue: str) -> list[tuple[str, dict[str, Any]]]:
@@ -219,6 +310,7 @@ class Tables:
     users: dict[str, User] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
     tokens: dict[str, ApiToken] = field(default_factory=dict)
+    sessions: dict[str, UserSession] = field(default_factory=dict)
     notifications: dict[str, datetime] = field(default_factory=dict)
     billing_events: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
@@ -240,6 +332,25 @@ class CommitRecord:
 
 class CommitFailed(Exception):
     """What a ``FakeDatabase`` told to fail raises from ``commit()``."""
+
+
+class FakeIntegrityError(Exception):
+    """A constraint of the real schema refused a write (a unique index, a foreign key): the
+    fake's stand-in for ``sqlalchemy.exc.IntegrityError``."""
+
+
+def _stored(row: Any) -> Any:
+    """``row`` as the database keeps it: its times timezone-aware, in UTC (a naive time is
+    refused, as the SQL adapter refuses it)."""
+    changes = {}
+    for f in dataclasses.fields(row):
+        value = getattr(row, f.name)
+        if isinstance(value, datetime):
+            if value.utcoffset() is None:
+                raise ValueError(f"naive datetime in {type(row).__name__}.{f.name}: {value!r}")
+            if value.tzinfo is not UTC:
+                changes[f.name] = value.astimezone(UTC)
+    return dataclasses.replace(row, **changes) if changes else row
 
 
 class FakeDatabase:
@@ -283,10 +394,11 @@ class FakeUserRepository:
 
     def add(self, user: User) -> None:
         if user.id in self._rows:
-            raise KeyError(f"duplicate user id {user.id}")
+            raise FakeIntegrityError(f"duplicate user id {user.id}")
         if any(u.email == user.email for u in self._rows.values()):
-            raise KeyError(f"duplicate email {user.email}")  # the unique index of the real table
-        self._rows[user.id] = copy.deepcopy(user)
+            # the unique index of the real table, as the SQL adapter reports it
+            raise Conflict("An account with this email address already exists.")
+        self._rows[user.id] = _stored(copy.deepcopy(user))
 
     def get(self, user_id: str, *, for_update: bool = False) -> User | None:
         user = self._rows.get(user_id)
@@ -307,7 +419,11 @@ class FakeUserRepository:
     def save(self, user: User) -> None:
         if user.id not in self._rows:
             raise KeyError(f"no user {user.id} to save")
-        self._rows[user.id] = copy.deepcopy(user)
+        if any(u.email == user.email and u.id != user.id for u in self._rows.values()):
+            raise FakeIntegrityError(f"duplicate email {user.email}")
+        stored = _stored(copy.deepcopy(user))
+        stored.created_at = self._rows[user.id].created_at  # never changes
+        self._rows[user.id] = stored
 
 
 class FakeJobRepository:
@@ -316,8 +432,8 @@ class FakeJobRepository:
 
     def add(self, job: Job) -> None:
         if job.id in self._rows:
-            raise KeyError(f"duplicate job id {job.id}")
-        self._rows[job.id] = _detached(job)
+            raise FakeIntegrityError(f"duplicate job id {job.id}")
+        self._rows[job.id] = _stored(_detached(job))
 
     def get(self, job_id: str, *, for_update: bool = False) -> Job | None:
         job = self._rows.get(job_id)
@@ -326,7 +442,9 @@ class FakeJobRepository:
     def save(self, job: Job) -> None:
         if job.id not in self._rows:
             raise KeyError(f"no job {job.id} to save")
-        self._rows[job.id] = _detached(job)
+        before = self._rows[job.id]
+        fixed = {name: getattr(before, name) for name in ("user_id", "submitted_at", "input_key")}
+        self._rows[job.id] = dataclasses.replace(_stored(_detached(job)), **fixed)
 
     def set_progress(self, job_id: str, progress: float) -> None:
         job = self._rows.get(job_id)
@@ -335,7 +453,7 @@ class FakeJobRepository:
 
     def list_for_user(self, user_id: str, *, limit: int = 100, offset: int = 0) -> list[Job]:
         mine = [j for j in self._rows.values() if j.user_id == user_id]
-        mine.sort(key=lambda j: j.submitted_at, reverse=True)
+        mine.sort(key=lambda j: (j.submitted_at, j.id), reverse=True)
         return [_detached(j) for j in mine[offset : offset + limit]]
 
     def list_by_results_state(self, user_id: str, state: ResultsState) -> list[Job]:
@@ -350,6 +468,10 @@ class FakeJobRepository:
             if job.archive_id == archive_id:
                 return _detached(job)
         return None
+
+    def count_in_flight(self, user_id: str) -> int:
+        in_flight = (JobStatus.PENDING, JobStatus.RUNNING)
+        return sum(1 for j in self._rows.values() if j.user_id == user_id and j.status in in_flight)
 
     def search_for_user(self, user_id: str, query: JobQuery) -> JobPage:
         found = [
@@ -385,8 +507,8 @@ class FakeTokenRepository:
 
     def add(self, token: ApiToken) -> None:
         if token.id in self._rows or self.get_by_hash(token.token_hash) is not None:
-            raise KeyError("duplicate token")
-        self._rows[token.id] = token
+            raise FakeIntegrityError("duplicate token")  # the unique index on the hash
+        self._rows[token.id] = _stored(token)
 
     def get_by_hash(self, token_hash: str) -> ApiToken | None:
         for token in self._rows.values():
@@ -396,19 +518,89 @@ class FakeTokenRepository:
 
     def touch(self, token_id: str, when: datetime) -> None:
         if token_id in self._rows:
-            self._rows[token_id] = dataclasses.replace(self._rows[token_id], last_used_at=when)
+            token = dataclasses.replace(self._rows[token_id], last_used_at=when)
+            self._rows[token_id] = _stored(token)
 
     def list_for_user(self, user_id: str) -> list[ApiToken]:
-        return sorted(
-            (t for t in self._rows.values() if t.user_id == user_id), key=lambda t: t.created_at
+        return sorted(  # newest first
+            (t for t in self._rows.values() if t.user_id == user_id),
+            key=lambda t: t.created_at,
+            reverse=True,
         )
 
     def revoke(self, token_id: str, user_id: str, when: datetime) -> bool:
         token = self._rows.get(token_id)
         if token is None or token.user_id != user_id or token.revoked_at is not None:
             return False
-        self._rows[token_id] = dataclasses.replace(token, revoked_at=when)
+        self._rows[token_id] = _stored(dataclasses.replace(token, revoked_at=when))
         return True
+
+
+class FakeSessionRepository:
+    def __init__(self, rows: dict[str, UserSession]) -> None:
+        self._rows = rows
+
+    def add(self, session: UserSession) -> None:
+        if session.id in self._rows or self.get_by_hash(session.token_hash) is not None:
+            raise KeyError("duplicate session")
+        self._rows[session.id] = session
+
+    def get_by_hash(self, token_hash: str) -> UserSession | None:
+        return next((s for s in self._rows.values() if s.token_hash == token_hash), None)
+
+    def touch(self, session_id: str, when: datetime) -> None:
+        session = self._rows.get(session_id)
+        if session is not None and session.revoked_at is None:
+            self._rows[session_id] = dataclasses.replace(session, last_seen_at=when)
+
+    def revoke(self, session_id: str, when: datetime) -> bool:
+        session = self._rows.get(session_id)
+        if session is None or session.revoked_at is not None:
+            return False
+        self._rows[session_id] = dataclasses.replace(session, revoked_at=when)
+        return True
+
+    def revoke_all_for_user(
+        self, user_id: str, when: datetime, *, except_id: str | None = None
+    ) -> int:
+        ids = [
+            s.id
+            for s in self._rows.values()
+            if s.user_id == user_id and s.revoked_at is None and s.id != except_id
+        ]
+        for session_id in ids:
+            self.revoke(session_id, when)
+        return len(ids)
+
+    def list_for_user(self, user_id: str) -> list[UserSession]:
+        mine = [s for s in self._rows.values() if s.user_id == user_id and s.revoked_at is None]
+        return sorted(mine, key=lambda s: (s.created_at, s.id), reverse=True)
+
+    def delete_ended(self, user_id: str, before: datetime) -> int:
+        ended = [
+            s.id
+            for s in self._rows.values()
+            if s.user_id == user_id
+            and ((s.revoked_at is not None and s.revoked_at < before) or s.expires_at < before)
+        ]
+        for session_id in ended:
+            del self._rows[session_id]
+        return len(ended)
+
+
+class FakeRateLimiter:
+    """Fixed-window counters in a dict (the SQL adapter keeps them in a table)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def hit(self, key: str, window_seconds: int, now: float) -> int:
+        window = (key, int(now // window_seconds) * window_seconds)
+        self.counts[window] = self.counts.get(window, 0) + 1
+        return self.counts[window]
+
+    def count(self, key: str, window_seconds: int, now: float) -> int:
+        return self.counts.get((key, int(now // window_seconds) * window_seconds), 0)
 
 
 class FakeNotificationLog:
@@ -419,7 +611,9 @@ class FakeNotificationLog:
         return key in self._rows
 
     def record(self, key: str, when: datetime) -> None:
-        self._rows.setdefault(key, when)
+        if key in self._rows:
+            raise FakeIntegrityError(f"notification {key!r} already recorded")  # primary key
+        self._rows[key] = when
 
 
 class FakeBillingEventLog:
@@ -442,6 +636,7 @@ class FakeUnitOfWork:
     users: ports.UserRepository
     jobs: ports.JobRepository
     tokens: ports.TokenRepository
+    sessions: ports.SessionRepository
     notifications: ports.NotificationLog
     billing_events: ports.BillingEventLog
 
@@ -467,6 +662,7 @@ class FakeUnitOfWork:
         self.users = FakeUserRepository(self._work.users)
         self.jobs = FakeJobRepository(self._work.jobs)
         self.tokens = FakeTokenRepository(self._work.tokens)
+        self.sessions = FakeSessionRepository(self._work.sessions)
         self.notifications = FakeNotificationLog(self._work.notifications)
         self.billing_events = FakeBillingEventLog(self._work.billing_events)
         self._pending = []
@@ -481,8 +677,13 @@ class FakeUnitOfWork:
         if self.db.fail_commits > 0:
             self.db.fail_commits -= 1
             raise CommitFailed("the database refused the commit")
+        for table in ("jobs", "tokens"):  # the foreign keys to users
+            rows, earlier = getattr(work, table), getattr(base, table)
+            for key, row in rows.items():
+                if row.user_id not in work.users and earlier.get(key) != row:
+                    raise FakeIntegrityError(f"{table} {key}: no user {row.user_id}")
         changed: dict[str, frozenset[str]] = {}
-        for name in ("users", "jobs", "tokens", "notifications", "billing_events"):
+        for name in ("users", "jobs", "tokens", "sessions", "notifications", "billing_events"):
             before: dict[str, Any] = getattr(base, name)
             after: dict[str, Any] = getattr(work, name)
             committed: dict[str, Any] = getattr(self.db.committed, name)
@@ -518,15 +719,16 @@ class FakeUnitOfWorkFactory:
     def __init__(self, db: FakeDatabase | None = None) -> None:
         self.db = db if db is not None else FakeDatabase()
 
-    def __call__(self) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self.db)
+    def __call__(self, *, readonly: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.db)  # (a read-only one reads the committed state just as well)
 
 
 # --- files ----------------------------------------------------------------------------------
 
 
 class FakeObjectStore:
-    """Objects as bytes in a dict."""
+    """Objects as bytes in a dict, with the keys the real stores accept (ValueError for any
+    other) — the object store contract suite runs on this fake too."""
 
     CHUNK = 8192
 
@@ -535,6 +737,7 @@ class FakeObjectStore:
         self.fail_puts = 0  # the next N puts raise OSError and keep nothing
 
     def put(self, key: str, stream: BinaryIO, *, max_bytes: int | None = None) -> int:
+        validate_key(key)
         if self.fail_puts > 0:
             self.fail_puts -= 1
             raise OSError("the object store is unavailable")
@@ -547,7 +750,7 @@ class FakeObjectStore:
         return len(buf)
 
     def open(self, key: str) -> AbstractContextManager[BinaryIO]:
-        if key not in self.objects:
+        if validate_key(key) not in self.objects:
             raise KeyError(key)
         return self._open(self.objects[key])
 
@@ -558,20 +761,19 @@ class FakeObjectStore:
             yield fh
 
     def exists(self, key: str) -> bool:
-        return key in self.objects
+        return validate_key(key) in self.objects
 
     def size(self, key: str) -> int:
-        return len(self.objects[key])
+        return len(self.objects[validate_key(key)])
 
     def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
+        self.objects.pop(validate_key(key), None)
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         return iter(sorted(k for k in self.objects if k.startswith(prefix)))
 
     def download_url(self, key: str, *, file_name: str, expires_in: int) -> str:
-        if key not in self.objects:
-            raise KeyError(key)
+        validate_key(key)  # (a link to a missing object is made, and then answers 404)
         return f"fake://{key}?{urlencode({'name': file_name, 'ttl': expires_in})}"
 
 
@@ -591,6 +793,7 @@ class FakeMailer:
         if self.fail_times > 0:
             self.fail_times -= 1
             raise ConnectionRefusedError("mail server unreachable")
+        complete_headers(message)  # Date and Message-ID, as every real mailer adds them
         self.sent.append(message)
 
 

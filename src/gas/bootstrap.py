@@ -19,10 +19,19 @@ from gas.adapters.mail import mailer_from_url
 from gas.adapters.passwords import Argon2Hasher
 from gas.adapters.sql.database import create_engine, upgrade
 from gas.adapters.sql.queue import SqlQueue
+from gas.adapters.sql.sessions import SqlRateLimiter
 from gas.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
-from gas.config import ConfigError, Settings
+from gas.config import ConfigError, Settings, ensure_private_dir
 from gas.domain.plans import PlanPolicy
-from gas.ports import Billing, Clock, ColdStore, Mailer, ObjectStore, PasswordHasher
+from gas.ports import (
+    Billing,
+    Clock,
+    ColdStore,
+    Mailer,
+    ObjectStore,
+    PasswordHasher,
+    RateLimiter,
+)
 from gas.services.notify import MailSettings
 from gas.services.results import ResultsReader
 
@@ -47,6 +56,8 @@ class Container:
     billing: Billing
     # with an external broker: the SQL queue events are committed into, forwarded by a relay
     outbox: SqlQueue | None = None
+    # the abuse limits' counters (in the database: shared by every web process)
+    limiter: RateLimiter | None = None
     _mailer: Mailer | None = field(default=None, repr=False)
     _results: Any = field(default=None, repr=False)  # ResultsReader, built at first use
     _results_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -191,15 +202,15 @@ def _results_reader(settings: Settings, storage: ObjectStore, clock: Clock) -> R
         max_bytes=settings.results_cache_bytes,
         local_path=local_path,
     )
-    return ResultsReader(
-        storage=storage, files=cache, query=DuckDBResults(), bgzip=Htslib(), clock=clock
-    )
+    # a whole download sorted by impact may spill to disk: in this process's own directory
+    query = DuckDBResults(temp_directory=cache.private_directory("duckdb"))
+    return ResultsReader(storage=storage, files=cache, query=query, bgzip=Htslib(), clock=clock)
 
 
 def build(settings: Settings | None = None, *, migrate: bool = True, **overrides: Any) -> Container:
     """Build the adapters named by ``settings``. ``overrides`` replace any of them (tests)."""
     settings = settings or Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(settings.data_dir)  # 0700: the database, secret key and users' files
     engine = overrides.pop("engine", None) or create_engine(settings.database_url)
     if migrate:
         upgrade(engine)
@@ -221,11 +232,13 @@ def build(settings: Settings | None = None, *, migrate: bool = True, **overrides
             free_max_upload_bytes=settings.free_max_upload_bytes,
             premium_max_upload_bytes=settings.premium_max_upload_bytes,
             free_retention_seconds=settings.free_retention_seconds,
+            max_jobs_in_flight=settings.max_jobs_in_flight,
         ),
         mail_settings=MailSettings(base_url=settings.base_url, sender=settings.mail_from),
         cold=cold,
         billing=billing,
         outbox=outbox,
+        limiter=overrides.pop("limiter", None) or SqlRateLimiter(engine),
         _mailer=overrides.pop("mailer", None),
         _results=overrides.pop("results", None),
     )

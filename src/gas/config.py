@@ -56,6 +56,57 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+# Abuse limits: scope -> (events allowed, per so many seconds); GAS_RATE_LIMIT_<SCOPE> sets one
+# as "COUNT/SECONDS" ("off" turns it off). Log-ins count failures only; the rest every attempt.
+RATE_LIMIT_DEFAULTS: dict[str, tuple[int, int]] = {
+    "login_account": (10, 900),  # failed log-ins of one account
+    "login_address": (50, 900),  # failed log-ins from one client address
+    "signup": (10, 3600),  # sign-ups from one client address
+    "password_reset": (5, 3600),  # password-reset requests from one client address
+    "tokens": (20, 3600),  # API tokens created by one user
+    "uploads": (120, 3600),  # jobs submitted by one user (uploads and re-runs)
+}
+
+
+def _rate_limits(env: Mapping[str, str]) -> dict[str, tuple[int, int] | None]:
+    rules: dict[str, tuple[int, int] | None] = {}
+    for scope, default in RATE_LIMIT_DEFAULTS.items():
+        name = f"GAS_RATE_LIMIT_{scope.upper()}"
+        raw = (env.get(name) or "").strip().lower()
+        if not raw:
+            rules[scope] = default
+            continue
+        if raw in {"off", "0", "false", "no"}:
+            rules[scope] = None
+            continue
+        count, _, seconds = raw.partition("/")
+        try:
+            rule = (int(count), int(seconds))
+        except ValueError:
+            rule = (0, 0)
+        if rule[0] < 1 or rule[1] < 1:
+            raise ConfigError(
+                f"{name} must be COUNT/SECONDS (e.g. {default[0]}/{default[1]}) or off, got {raw!r}"
+            )
+        rules[scope] = rule
+    return rules
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) readable by this user only (0700): the data
+    directory holds the database, the secret key and everyone's files. An existing directory is
+    left as it is."""
+    path = Path(path)
+    if not path.is_dir():
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=0o700)
+            except FileExistsError:  # another process made it meanwhile
+                pass
+    return path
+
+
 def _secret_key(data_dir: Path) -> str:
     """Generate the session-signing key once and keep it (mode 0600) in the data directory."""
     path = data_dir / "secret_key"
@@ -67,7 +118,7 @@ def _secret_key(data_dir: Path) -> str:
         if key:
             return key
         time.sleep(0.02)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(data_dir)
     key = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -96,11 +147,29 @@ class Settings:
     premium_max_upload_bytes: int = 1 * GIB
     free_retention_seconds: int = 300
     secure_cookies: bool = False
+    # browser sessions: the longest a log-in lasts, and how long it survives without a request
+    # (OWASP ASVS level 2: 12 hours, 30 minutes)
+    session_lifetime_seconds: int = 12 * 3600
+    session_idle_seconds: int = 30 * 60
+    # abuse limits (see RATE_LIMIT_DEFAULTS; None: off) and the jobs one user may have
+    # PENDING or RUNNING at once (0: no cap)
+    rate_limits: Mapping[str, tuple[int, int] | None] = field(
+        default_factory=lambda: dict(RATE_LIMIT_DEFAULTS)
+    )
+    max_jobs_in_flight: int = 50
     download_url_ttl_seconds: int = 300
     queue_max_attempts: int = 5
     queue_lease_seconds: float = 60.0
     queue_poll_seconds: float = 1.0
     annotator_processes: int = 1
+    # `gas web` (waitress): request threads, open connections at most (idle ones included),
+    # seconds an idle connection is kept, and the reverse proxy whose X-Forwarded-* it believes
+    web_threads: int = 8
+    web_connection_limit: int = 1000
+    web_channel_timeout: int = 30
+    web_trusted_proxy: str | None = None
+    web_trusted_proxy_count: int = 1
+    web_trusted_proxy_headers: str = "x-forwarded-for x-forwarded-proto"
     # the reference bundle jobs are annotated with (name or directory); None: the built-in
     # GRCh38 gene table
     refdata: str | None = None
@@ -156,11 +225,23 @@ class Settings:
             premium_max_upload_bytes=_int(env, "GAS_PREMIUM_MAX_UPLOAD_BYTES", 1 * GIB, 1),
             free_retention_seconds=_int(env, "GAS_FREE_RETENTION_SECONDS", 300, 0),
             secure_cookies=_bool(env, "GAS_SECURE_COOKIES", base_url.startswith("https://")),
+            session_lifetime_seconds=_int(env, "GAS_SESSION_LIFETIME_SECONDS", 12 * 3600, 60),
+            session_idle_seconds=_int(env, "GAS_SESSION_IDLE_SECONDS", 30 * 60, 60),
+            rate_limits=_rate_limits(env),
+            max_jobs_in_flight=_int(env, "GAS_MAX_JOBS_IN_FLIGHT", 50, 0),
             download_url_ttl_seconds=_int(env, "GAS_DOWNLOAD_URL_TTL_SECONDS", 300, 1),
             queue_max_attempts=_int(env, "GAS_QUEUE_MAX_ATTEMPTS", 5, 1),
             queue_lease_seconds=_float(env, "GAS_QUEUE_LEASE_SECONDS", 60.0),
             queue_poll_seconds=_float(env, "GAS_QUEUE_POLL_SECONDS", 1.0),
             annotator_processes=_int(env, "GAS_ANNOTATOR_PROCESSES", 1, 1),
+            web_threads=_int(env, "GAS_WEB_THREADS", 8, 1),
+            web_connection_limit=_int(env, "GAS_WEB_CONNECTION_LIMIT", 1000, 1),
+            web_channel_timeout=_int(env, "GAS_WEB_CHANNEL_TIMEOUT", 30, 1),
+            web_trusted_proxy=(env.get("GAS_WEB_TRUSTED_PROXY") or "").strip() or None,
+            web_trusted_proxy_count=_int(env, "GAS_WEB_TRUSTED_PROXY_COUNT", 1, 1),
+            web_trusted_proxy_headers=(
+                env.get("GAS_WEB_TRUSTED_PROXY_HEADERS") or "x-forwarded-for x-forwarded-proto"
+            ),
             refdata=env.get("GAS_REFDATA") or None,
             coldstore_expedited_seconds=_float(env, "GAS_COLDSTORE_EXPEDITED_SECONDS", 2.0),
             coldstore_standard_seconds=_float(env, "GAS_COLDSTORE_STANDARD_SECONDS", 5.0),

@@ -101,6 +101,10 @@ class JobRepository(Protocol):
 
     def get_by_archive_id(self, archive_id: str, *, for_update: bool = False) -> Job | None: ...
 
+    def count_in_flight(self, user_id: str) -> int:
+        """How many of the user's jobs are PENDING or RUNNING."""
+        ...
+
 
 @dataclass(frozen=True)
 class ApiToken:
@@ -119,6 +123,60 @@ class TokenRepository(Protocol):
     def touch(self, token_id: str, when: datetime) -> None: ...
     def list_for_user(self, user_id: str) -> list[ApiToken]: ...
     def revoke(self, token_id: str, user_id: str, when: datetime) -> bool: ...
+
+
+@dataclass(frozen=True)
+class UserSession:
+    """A browser's log-in, kept on the server so that it can end: the cookie carries a random
+    token, the table its SHA-256 (``token_hash``). Valid until ``expires_at`` (the absolute
+    lifetime), while used at least every idle timeout, and until revoked (log-out, password
+    change, account deletion)."""
+
+    id: str
+    user_id: str
+    token_hash: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    method: str = "password"  # how the user proved who they are ("password", later "oidc")
+    user_agent: str = ""
+    revoked_at: datetime | None = None
+
+
+class SessionRepository(Protocol):
+    def add(self, session: UserSession) -> None: ...
+    def get_by_hash(self, token_hash: str) -> UserSession | None: ...
+    def touch(self, session_id: str, when: datetime) -> None:
+        """Record activity (``last_seen_at``), unless the session has been revoked."""
+        ...
+
+    def revoke(self, session_id: str, when: datetime) -> bool: ...
+    def revoke_all_for_user(
+        self, user_id: str, when: datetime, *, except_id: str | None = None
+    ) -> int:
+        """Revoke every live session of the user (but ``except_id``); how many were."""
+        ...
+
+    def list_for_user(self, user_id: str) -> list[UserSession]:
+        """The user's sessions that have not been revoked, newest first (expired ones too)."""
+        ...
+
+    def delete_ended(self, user_id: str, before: datetime) -> int:
+        """Forget the user's sessions revoked or expired before ``before``."""
+        ...
+
+
+class RateLimiter(Protocol):
+    """Windowed counters shared by every web process (their state is in the database)."""
+
+    def hit(self, key: str, window_seconds: int, now: float) -> int:
+        """Count one event for ``key`` in the fixed window of ``window_seconds`` holding
+        ``now`` (seconds since the epoch); returns the window's count, this event included."""
+        ...
+
+    def count(self, key: str, window_seconds: int, now: float) -> int:
+        """The events counted for ``key`` in the window holding ``now``."""
+        ...
 
 
 class NotificationLog(Protocol):
@@ -145,6 +203,7 @@ class UnitOfWork(Protocol):
     users: UserRepository
     jobs: JobRepository
     tokens: TokenRepository
+    sessions: SessionRepository
     notifications: NotificationLog
     billing_events: BillingEventLog
 
@@ -251,6 +310,17 @@ class ObjectStore(Protocol):
     def keys(self, prefix: str = "") -> Iterator[str]: ...
     def download_url(self, key: str, *, file_name: str, expires_in: int) -> str:
         """A time-limited URL that serves the object as an attachment named ``file_name``."""
+        ...
+
+
+class SweepsTemporaryData(Protocol):
+    """An object or cold store whose writes, interrupted by a crash, can leave temporary data
+    behind (a local directory's temp files, an S3 multipart upload). Optional: workers call it
+    when a store has it."""
+
+    def sweep_temp(self, older_than: float) -> int:
+        """Remove what interrupted writes left that is older than ``older_than`` seconds (S3:
+        never less than a day); returns how many things were removed."""
         ...
 
 

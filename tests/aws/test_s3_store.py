@@ -6,6 +6,7 @@ links and forms, listing pages, the client factory and ``s3_store_from_url``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -18,13 +19,14 @@ import tracemalloc
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from gas.adapters import aws
-from gas.adapters.s3 import S3ObjectStore, s3_store_from_url
+from gas.adapters.s3 import S3ObjectStore, abort_stale_uploads, s3_store_from_url
 from gas.ports import ObjectTooLarge
 from tests.aws.moto_server import DUMMY_ENV, assert_loopback
 
@@ -165,6 +167,23 @@ def test_a_failing_stream_aborts_the_upload_and_keeps_nothing(
     assert pending_uploads(s3_client, store.bucket) == []
     assert not store.exists("u/j~a")
     assert list(store.keys()) == []
+
+
+def test_uploads_left_by_a_crash_are_aborted_after_a_day_under_the_prefix_only(
+    store: S3ObjectStore, s3_client: Any
+) -> None:
+    """A process killed mid-put leaves its multipart upload (and its parts, billed) behind;
+    the workers' sweep aborts those of the store's prefix begun more than a day ago."""
+    s3_client.create_multipart_upload(Bucket=store.bucket, Key="objects/u/j~a")
+    s3_client.create_multipart_upload(Bucket=store.bucket, Key="elsewhere/x")  # not ours
+    # (moto reports a fixed "Initiated" time: the sweep is told when "now" is)
+    begun = pending_uploads(s3_client, store.bucket)[0]["Initiated"]
+    sweep = functools.partial(abort_stale_uploads, s3_client, store.bucket, store.prefix, 60)
+    assert sweep(now=begun + timedelta(hours=23)) == 0  # perhaps still in progress
+    assert len(pending_uploads(s3_client, store.bucket)) == 2
+    assert sweep(now=begun + timedelta(hours=25)) == 1
+    assert [u["Key"] for u in pending_uploads(s3_client, store.bucket)] == ["elsewhere/x"]
+    assert store.sweep_temp(60) == 0  # nothing left under the prefix
 
 
 @pytest.fixture(scope="module")

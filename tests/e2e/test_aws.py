@@ -246,6 +246,11 @@ def test_a_browser_uploads_straight_to_s3_and_comes_back(make_server, moto_endpo
             page.fill("#password", "jumping genes 1983")
             page.fill("#password_confirm", "jumping genes 1983")
             page.click("button[type=submit]")
+            # sign-up does not log in (it answers the same for a taken address): log in
+            expect(page.get_by_test_id("flash")).to_contain_text("We have sent a message")
+            page.fill("#email", USER)
+            page.fill("#password", "jumping genes 1983")
+            page.click("button[type=submit]")
             expect(page.get_by_test_id("logout")).to_be_visible()
 
             page.goto(server.url + "/annotate")

@@ -325,6 +325,29 @@ def test_delete_leaves_no_files_behind(kit: Kit) -> None:
     assert [p for p in kit.root.rglob("*") if p.is_file()] == []
 
 
+def test_the_sweep_removes_what_interrupted_archives_left_once_older_than_asked(
+    tmp_path: Path,
+) -> None:
+    """An archive killed mid-write leaves its ``.gas-tmp-*`` file (in ``archives/`` or, for
+    the bookkeeping, ``state/``); the workers' sweep removes those older than the lease."""
+    store = LocalColdStore(tmp_path / "cold", publish=lambda *a, **k: None)
+    archive_id = an_id()
+    store.archive(archive_id, io.BytesIO(CONTENT))
+    stale = [
+        tmp_path / "cold" / "archives" / archive_id.split("/")[0] / ".gas-tmp-stale",
+        tmp_path / "cold" / "state" / ".gas-tmp-stale",
+    ]
+    fresh = tmp_path / "cold" / "archives" / ".gas-tmp-fresh"
+    for path in [*stale, fresh]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"partial")
+    for path in stale:
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert store.sweep_temp(60) == 2
+    assert not any(p.exists() for p in stale) and fresh.exists()
+    assert store.describe(archive_id) is not None
+
+
 def test_re_archiving_makes_the_archive_cold_again(kit: Kit) -> None:
     archive_id = an_id()
     kit.store.archive(archive_id, io.BytesIO(CONTENT))

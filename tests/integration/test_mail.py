@@ -24,8 +24,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from gas.adapters.mail import OutboxMailer, SmtpMailer, mailer_from_url
 from gas.ports import Mailer
+from tests.fakes import FakeMailer
 
-MAILER_KINDS = ["outbox", "smtp", "ses"]
+# "fake": tests.fakes.FakeMailer, the service tests' mailer, held to the same contract
+MAILER_KINDS = ["outbox", "smtp", "ses", "fake"]
 HAS_CRYPTOGRAPHY = importlib.util.find_spec("cryptography") is not None
 needs_tls_cert = pytest.mark.skipif(
     not HAS_CRYPTOGRAPHY,
@@ -121,6 +123,15 @@ def mail_backend(
                 # Parsed as the outbox's files are (CRLF → LF), like the SMTP kind's.
                 email.message_from_binary_file(io.BytesIO(raw), policy=email.policy.default)
                 for raw in sent()
+            ],
+        )
+    elif request.param == "fake":
+        fake = FakeMailer()
+        yield (
+            fake,
+            lambda: [
+                email.message_from_bytes(m.as_bytes(), policy=email.policy.default)
+                for m in fake.sent
             ],
         )
     else:

@@ -1,6 +1,8 @@
 """Contract tests of the ObjectStore port, run on every backend; then local-directory specifics.
 
-A new backend joins by adding its name to STORE_KINDS and a branch to ``make_store``.
+A new backend joins by adding its name to STORE_KINDS and a branch to ``make_store``. The
+"fake" kind is ``tests.fakes.FakeObjectStore``, the service tests' store, held to the same
+contract.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from gas.adapters.localfs import (
     LocalObjectStore,
 )
 from gas.ports import ObjectStore, ObjectTooLarge
+from tests.fakes import FakeObjectStore
 
 MIB = 1024 * 1024
-STORE_KINDS = ["local", "s3"]
+STORE_KINDS = ["local", "s3", "fake"]
 # Contract cases the S3 kind cannot run, and why (tests/aws/test_s3_store.py covers each).
 S3_EXCEPTIONS = {
     "test_put_streams_without_holding_the_object_in_memory": "moto's server runs in this "
@@ -35,6 +38,12 @@ S3_EXCEPTIONS = {
     "server in another process in tests/aws/test_s3_store.py",
     "test_download_url_is_relative_and_names_the_object": "S3 download links are absolute "
     "presigned URLs; checked by downloading through one in tests/aws/test_s3_store.py",
+}
+# ... and those the in-memory fake cannot, and why.
+FAKE_EXCEPTIONS = {
+    "test_put_streams_without_holding_the_object_in_memory": "the fake keeps objects in memory",
+    "test_download_url_is_relative_and_names_the_object": "the fake's links are fake:// URLs "
+    "that only the service tests read",
 }
 SECRET = "test-secret-key"
 
@@ -74,6 +83,8 @@ class GeneratedStream(io.RawIOBase):
 def make_store(kind: str, tmp_path: Path, clock: Callable[[], float]) -> ObjectStore:
     if kind == "local":
         return LocalObjectStore(tmp_path / "objects", signer=DownloadSigner(SECRET, now=clock))
+    if kind == "fake":
+        return FakeObjectStore()
     raise AssertionError(kind)
 
 
@@ -90,6 +101,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> O
             pytest.skip(reason)
         s3_store: ObjectStore = request.getfixturevalue("s3_object_store")
         return s3_store
+    if request.param == "fake" and request.node.originalname in FAKE_EXCEPTIONS:
+        pytest.skip(FAKE_EXCEPTIONS[request.node.originalname])
     return make_store(request.param, tmp_path, clock)
 
 
@@ -237,6 +250,22 @@ def test_download_url_is_relative_and_names_the_object(store: ObjectStore) -> No
     assert re.fullmatch(r"/files/[A-Za-z0-9_.\-]+", url)
 
 
+def test_malformed_keys_are_refused_by_every_operation(store: ObjectStore) -> None:
+    store.put("u/j~a", io.BytesIO(b"data"))
+    for key in ["", "../x", "a/../../x", "/etc/passwd", "a//b", "a/./b", "a\x00b", "a\nb"]:
+        for operation in (
+            lambda k: store.put(k, io.BytesIO(b"evil")),
+            lambda k: store.open(k),
+            store.exists,
+            store.size,
+            store.delete,
+            lambda k: store.download_url(k, file_name="x", expires_in=60),
+        ):
+            with pytest.raises(ValueError):
+                operation(key)
+    assert list(store.keys()) == ["u/j~a"]
+
+
 # --- local directory: layout and safety -------------------------------------------------------
 
 
@@ -263,6 +292,28 @@ def test_failing_stream_leaves_nothing(local_store: LocalObjectStore) -> None:
     with pytest.raises(OSError, match="connection reset"):
         local_store.put("u/j~a", Broken())  # type: ignore[arg-type]
     assert list(local_store.root.rglob("*")) == []
+
+
+def test_the_sweep_removes_what_interrupted_writes_left_once_older_than_asked(
+    local_store: LocalObjectStore,
+) -> None:
+    """A put killed mid-write (SIGKILL, power cut) leaves its ``.gas-tmp-*`` file; the workers'
+    sweep removes those not written to for the lease, and the directories they leave empty."""
+    local_store.put("u/j~kept", io.BytesIO(b"object"))
+    now = 1_900_000_000.0
+    stale = [local_store.root / "u" / ".gas-tmp-stale", local_store.root / "v" / ".gas-tmp-x"]
+    fresh = local_store.root / "u" / ".gas-tmp-fresh"  # a write in progress
+    for path in [*stale, fresh]:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"partial")
+        os.utime(path, (now - 100, now - 100))
+    os.utime(fresh, (now - 10, now - 10))
+
+    assert local_store.sweep_temp(60, now=lambda: now) == 2
+    assert not any(p.exists() for p in stale) and fresh.exists()
+    assert not (local_store.root / "v").exists()  # emptied: pruned
+    assert read_all(local_store, "u/j~kept") == b"object"
+    assert local_store.sweep_temp(60, now=lambda: now) == 0
 
 
 def test_files_are_private(local_store: LocalObjectStore) -> None:

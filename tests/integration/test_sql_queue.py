@@ -1,4 +1,7 @@
-"""Contract of the durable SQL queue (SqlQueue), run on SQLite and on PostgreSQL.
+"""Contract of the durable SQL queue (SqlQueue), run on SQLite and on PostgreSQL — and, for
+every case marked ``@WITH_FAKE``, on ``tests.fakes.FakeQueue``, the service tests' queue (two
+``make_queue()`` are then two consumers of the fake's one set of messages). Cases only the SQL
+queue runs: its rows, the transactional outbox, real processes, LISTEN/NOTIFY.
 
 Time-dependent rules (delays, leases, backoff) use the queue's injectable clock; the tests with
 real processes (concurrent consumers, a consumer killed mid-message) use real time and poll
@@ -32,6 +35,8 @@ from gas.domain.events import JOB_COMPLETED, JOB_FAILED, JOB_REQUESTED, USER_UPG
 from gas.domain.jobs import Job
 from gas.domain.plans import Plan
 from gas.domain.users import User
+from tests.conftest import FAKE_DATABASE, WITH_FAKE
+from tests.fakes import FakeQueue
 
 T0 = 1_800_000_000.0  # start of the fake clock (seconds since the epoch)
 
@@ -60,9 +65,37 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+class DateTimeClock:
+    """A clock of seconds seen as ``ports.Clock`` (what FakeQueue reads)."""
+
+    def __init__(self, seconds: Callable[[], float]) -> None:
+        self._seconds = seconds
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._seconds(), UTC)
+
+
 @pytest.fixture
-def make_queue(engine: Engine, clock: FakeClock) -> Iterator[Callable[..., SqlQueue]]:
-    """SqlQueue on the test database, on the fake clock unless ``now`` is given."""
+def make_queue(
+    request: pytest.FixtureRequest, database_url: str, clock: FakeClock
+) -> Iterator[Callable[..., SqlQueue]]:
+    """SqlQueue on the test database, on the fake clock unless ``now`` is given (the "fake"
+    kind: FakeQueue consumers of one set of messages, with SqlQueue's defaults)."""
+    if database_url == FAKE_DATABASE:
+        first: list[FakeQueue] = []
+
+        def make_fake(**options: Any) -> SqlQueue:
+            seconds = options.pop("now", clock)
+            options.pop("poll_seconds", None)  # it never waits
+            options.setdefault("backoff_base", 2.0)
+            if not first:
+                first.append(FakeQueue(DateTimeClock(seconds), **options))
+                return first[0]  # type: ignore[return-value]
+            return first[0].consumer(clock=DateTimeClock(seconds), **options)  # type: ignore[return-value]
+
+        yield make_fake
+        return
+    engine: Engine = request.getfixturevalue("engine")
     made: list[SqlQueue] = []
 
     def make(**options: Any) -> SqlQueue:
@@ -124,6 +157,7 @@ def poll(fn: Callable[[], Any], *, deadline: float, interval: float = 0.02) -> A
 # --- publishing ---------------------------------------------------------------------------
 
 
+@WITH_FAKE
 def test_publish_fans_out_one_message_to_every_subscriber_queue(make_queue, monkeypatch):
     monkeypatch.setitem(events.SUBSCRIPTIONS, "auditor", (JOB_COMPLETED, JOB_FAILED))
     queue = make_queue()
@@ -148,19 +182,22 @@ def test_publish_fans_out_one_message_to_every_subscriber_queue(make_queue, monk
     assert queue.stats() == {"auditor": counts(leased=1)}
 
 
-def test_publish_on_a_topic_without_subscribers_stores_nothing(make_queue, engine):
+@WITH_FAKE
+def test_publish_on_a_topic_without_subscribers_stores_nothing(make_queue):
     queue = make_queue()
     queue.publish(USER_UPGRADED, {"user_id": "u1"})
-    assert rows(engine) == []
+    assert queue.stats() == {}  # (every message, in any state, is counted)
 
 
-def test_publish_on_an_unknown_topic_raises(make_queue, engine):
+@WITH_FAKE
+def test_publish_on_an_unknown_topic_raises(make_queue):
     queue = make_queue()
     with pytest.raises(ValueError, match="unknown topic"):
         queue.publish("job.exploded", {"job_id": "j1"})
-    assert rows(engine) == []
+    assert queue.stats() == {}
 
 
+@WITH_FAKE
 def test_payload_round_trips_as_json(make_queue):
     queue = make_queue()
     payload = {"job_id": "j1", "n": 3, "ratio": 0.5, "tags": ["a", "é"], "nested": {"x": None}}
@@ -259,6 +296,7 @@ def test_message_published_in_a_unit_of_work_can_be_delayed(engine, make_queue, 
 # --- delayed delivery ---------------------------------------------------------------------
 
 
+@WITH_FAKE
 def test_delayed_message_is_claimable_only_once_its_delay_has_passed(make_queue, clock):
     queue = make_queue()
     queue.publish(JOB_REQUESTED, {"job_id": "j1"}, delay=30)
@@ -274,6 +312,7 @@ def test_delayed_message_is_claimable_only_once_its_delay_has_passed(make_queue,
     assert queue.stats() == {"annotator": counts(leased=1)}
 
 
+@WITH_FAKE
 def test_ready_messages_are_claimed_oldest_first(make_queue, clock):
     queue = make_queue()
     queue.publish(JOB_REQUESTED, {"n": 1}, delay=10)
@@ -288,6 +327,7 @@ def test_ready_messages_are_claimed_oldest_first(make_queue, clock):
 # --- leases -------------------------------------------------------------------------------
 
 
+@WITH_FAKE
 def test_leased_message_is_not_claimable_by_another_consumer_until_the_lease_expires(
     make_queue, clock
 ):
@@ -308,6 +348,7 @@ def test_leased_message_is_not_claimable_by_another_consumer_until_the_lease_exp
     assert second.receipt != first.receipt
 
 
+@WITH_FAKE
 def test_heartbeat_extends_the_lease(make_queue, clock):
     consumer_a = make_queue(lease_seconds=30)
     consumer_b = make_queue(lease_seconds=30)
@@ -350,7 +391,8 @@ def test_stale_receipt_can_no_longer_ack_heartbeat_or_fail(make_queue, clock, en
     assert rows(engine) == []
 
 
-def test_release_gives_the_message_back_at_once_without_counting_an_attempt(make_queue, engine):
+@WITH_FAKE
+def test_release_gives_the_message_back_at_once_without_counting_an_attempt(make_queue):
     queue = make_queue(lease_seconds=300)
     queue.publish(JOB_REQUESTED, {"job_id": "j1"})
     first = queue.claim("annotator")
@@ -366,8 +408,9 @@ def test_release_gives_the_message_back_at_once_without_counting_an_attempt(make
     assert queue.ack(again) is True
 
 
+@WITH_FAKE
 def test_lease_expiring_on_the_last_attempt_dead_letters_the_message_and_tells_the_next_claim(
-    make_queue, clock, engine
+    make_queue, clock
 ):
     queue = make_queue(lease_seconds=10, max_attempts=2)
     queue.publish(JOB_REQUESTED, {"job_id": "j1"})
@@ -423,6 +466,7 @@ def test_failed_message_is_retried_after_an_exponential_backoff(make_queue, cloc
     assert queue.claim("annotator").attempt == 4
 
 
+@WITH_FAKE
 def test_backoff_grows_exponentially_up_to_the_cap(make_queue):
     queue = make_queue(backoff_base=2, backoff_cap=600)
     for attempt in range(1, 15):
@@ -430,8 +474,9 @@ def test_backoff_grows_exponentially_up_to_the_cap(make_queue):
         assert all(ceiling / 2 <= queue.backoff(attempt) <= ceiling for _ in range(50))
 
 
+@WITH_FAKE
 def test_message_is_dead_lettered_after_max_attempts_and_retry_dead_brings_it_back(
-    make_queue, clock, engine
+    make_queue, clock
 ):
     queue = make_queue(max_attempts=3, backoff_base=1)
     queue.publish(JOB_REQUESTED, {"job_id": "poison"})
@@ -468,10 +513,12 @@ def test_message_is_dead_lettered_after_max_attempts_and_retry_dead_brings_it_ba
     assert queue.ack(revived) is True
 
 
+@WITH_FAKE
 def test_retry_dead_of_an_unknown_message_returns_false(make_queue):
     assert make_queue().retry_dead(123456) is False
 
 
+@WITH_FAKE
 def test_stats_counts_ready_leased_delayed_and_dead_per_queue(make_queue, clock):
     queue = make_queue(lease_seconds=30, max_attempts=1)
     assert queue.stats() == {}
@@ -499,6 +546,7 @@ def test_stats_counts_ready_leased_delayed_and_dead_per_queue(make_queue, clock)
 # --- a message that always fails (real clock) ---------------------------------------------
 
 
+@WITH_FAKE
 def test_message_that_always_fails_ends_dead_lettered_after_n_attempts(make_queue):
     queue = make_queue(now=time.time, max_attempts=4, backoff_base=0.01, poll_seconds=0.01)
     queue.publish(JOB_REQUESTED, {"job_id": "always-fails"})

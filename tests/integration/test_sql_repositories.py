@@ -1,4 +1,6 @@
-"""Repositories and the unit of work on SQLite and on PostgreSQL."""
+"""Repositories and the unit of work on SQLite and on PostgreSQL — and, for every case marked
+``@WITH_FAKE``, on the in-memory fakes the service tests use (tests/fakes.py), so that the fakes
+keep the adapters' semantics. Cases only a real database can run: row locks, SQL NULLs."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan
 from gas.domain.users import User
 from gas.ports import ApiToken
+from tests.conftest import FAKE_DATABASE, WITH_FAKE
+from tests.fakes import FakeIntegrityError, FakeUnitOfWorkFactory
 
 T = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 ASSEMBLY_REPORT = {
@@ -33,8 +37,15 @@ ASSEMBLY_REPORT = {
 PARIS = timezone(timedelta(hours=2))
 
 
+# what a constraint of the schema (unique index, foreign key) raises, in each kind
+INTEGRITY_ERRORS = (sa.exc.IntegrityError, FakeIntegrityError)
+
+
 @pytest.fixture
-def uows(engine: Engine) -> SqlUnitOfWorkFactory:
+def uows(request: pytest.FixtureRequest, database_url: str) -> SqlUnitOfWorkFactory:
+    if database_url == FAKE_DATABASE:
+        return FakeUnitOfWorkFactory()  # type: ignore[return-value]
+    engine: Engine = request.getfixturevalue("engine")
     return SqlUnitOfWorkFactory(engine, SqlQueue(engine))
 
 
@@ -87,6 +98,7 @@ def add_job(uows, user: User, **changes) -> Job:
 # --- users --------------------------------------------------------------------------------
 
 
+@WITH_FAKE
 def test_user_is_added_then_found_by_id_and_by_email(uows):
     user = make_user(email="ada@example.org", plan=Plan.PREMIUM)
     with uows() as uow:
@@ -101,12 +113,14 @@ def test_user_is_added_then_found_by_id_and_by_email(uows):
         assert uow.users.get(user.id).plan is Plan.PREMIUM
 
 
+@WITH_FAKE
 def test_user_without_password_hash_round_trips(uows):
     user = add_user(uows, password_hash=None)
     with uows() as uow:
         assert uow.users.get(user.id).password_hash is None
 
 
+@WITH_FAKE
 def test_saving_a_user_updates_everything_but_id_and_creation_time(uows):
     user = add_user(uows)
     later = T + timedelta(days=3)
@@ -138,6 +152,7 @@ def test_saving_a_user_updates_everything_but_id_and_creation_time(uows):
     )
 
 
+@WITH_FAKE
 def test_two_users_cannot_share_an_email(uows):
     add_user(uows, email="ada@example.org")
     # The unique index decides even when two sign-ups race past the service's own check.
@@ -146,7 +161,7 @@ def test_two_users_cannot_share_an_email(uows):
         uow.commit()
 
     other = add_user(uows, email="other@example.org")
-    with pytest.raises(sa.exc.IntegrityError), uows() as uow:
+    with pytest.raises(INTEGRITY_ERRORS), uows() as uow:
         uow.users.save(make_user(id=other.id, email="ada@example.org"))
         uow.commit()
     with uows() as uow:
@@ -156,6 +171,7 @@ def test_two_users_cannot_share_an_email(uows):
 # --- jobs ---------------------------------------------------------------------------------
 
 
+@WITH_FAKE
 def test_job_round_trips_every_field(uows):
     user = add_user(uows)
     job = make_job(
@@ -188,7 +204,8 @@ def test_job_round_trips_every_field(uows):
     assert stored.results_state is ResultsState.ARCHIVED
 
 
-def test_the_assembly_report_is_saved_on_completion_and_absent_is_sql_null(uows, engine):
+@WITH_FAKE
+def test_the_assembly_report_is_saved_on_completion(uows):
     user = add_user(uows)
     job = add_job(uows, user)
     with uows() as uow:
@@ -208,18 +225,23 @@ def test_the_assembly_report_is_saved_on_completion_and_absent_is_sql_null(uows,
         assert uow.jobs.get(job.id).assembly_report == ASSEMBLY_REPORT
         assert uow.jobs.list_for_user(user.id)[0].assembly_report == ASSEMBLY_REPORT
 
+
+def test_no_assembly_report_is_sql_null(uows, engine):
+    user = add_user(uows)
     other = add_job(uows, user)  # no report: NULL, not the JSON text 'null'
     with engine.connect() as connection:
         query = sa.select(jobs.c.assembly_report.is_(None)).where(jobs.c.id == other.id)
         assert connection.execute(query).scalar_one() in (True, 1)
 
 
+@WITH_FAKE
 def test_unknown_job_is_none(uows):
     with uows() as uow:
         assert uow.jobs.get(str(uuid.uuid4())) is None
         assert uow.jobs.get(str(uuid.uuid4()), for_update=True) is None
 
 
+@WITH_FAKE
 def test_timestamps_round_trip_as_timezone_aware_utc(uows):
     submitted = datetime(2026, 7, 14, 9, 0, 0, 654321, tzinfo=PARIS)  # 07:00 UTC
     user = add_user(uows)
@@ -235,12 +257,14 @@ def test_timestamps_round_trip_as_timezone_aware_utc(uows):
     assert stored_user.created_at.utcoffset() == timedelta(0)
 
 
+@WITH_FAKE
 def test_naive_timestamps_are_refused(uows):
     user = add_user(uows)
     with pytest.raises((ValueError, sa.exc.StatementError), match="naive"), uows() as uow:
         uow.jobs.add(make_job(user, submitted_at=datetime(2026, 1, 1)))
 
 
+@WITH_FAKE
 def test_saving_a_job_records_its_transitions(uows):
     user = add_user(uows)
     job = add_job(uows, user)
@@ -269,6 +293,7 @@ def test_saving_a_job_records_its_transitions(uows):
     )
 
 
+@WITH_FAKE
 def test_jobs_of_a_user_are_listed_newest_first_and_paged(uows):
     ada = add_user(uows)
     bob = add_user(uows)
@@ -288,6 +313,7 @@ def test_jobs_of_a_user_are_listed_newest_first_and_paged(uows):
         assert len(uow.jobs.list_for_user(bob.id)) == 1
 
 
+@WITH_FAKE
 def test_jobs_are_listed_by_results_state(uows):
     user = add_user(uows)
     archived = add_job(uows, user, results_state=ResultsState.ARCHIVED)
@@ -298,6 +324,7 @@ def test_jobs_are_listed_by_results_state(uows):
     assert [j.id for j in found] == [archived.id]
 
 
+@WITH_FAKE
 def test_set_progress_only_affects_running_jobs(uows):
     user = add_user(uows)
     job = add_job(uows, user)
@@ -325,9 +352,10 @@ def test_set_progress_only_affects_running_jobs(uows):
     assert progress_after_setting(0.3) == 1.0  # ignored once it has ended
 
 
+@WITH_FAKE
 def test_job_row_needs_an_existing_owner(uows):
     ghost = make_user()
-    with pytest.raises(sa.exc.IntegrityError), uows() as uow:
+    with pytest.raises(INTEGRITY_ERRORS), uows() as uow:
         uow.jobs.add(make_job(ghost))
         uow.commit()
 
@@ -367,6 +395,7 @@ def test_get_for_update_serialises_concurrent_read_modify_write(uows):
 # --- API tokens ---------------------------------------------------------------------------
 
 
+@WITH_FAKE
 def test_tokens_are_added_found_by_hash_touched_listed_and_revoked(uows):
     ada = add_user(uows)
     bob = add_user(uows)
@@ -397,9 +426,10 @@ def test_tokens_are_added_found_by_hash_touched_listed_and_revoked(uows):
     assert stored.created_at == T
 
 
+@WITH_FAKE
 def test_token_hashes_are_unique(uows):
     user = add_user(uows)
-    with pytest.raises(sa.exc.IntegrityError), uows() as uow:
+    with pytest.raises(INTEGRITY_ERRORS), uows() as uow:
         uow.tokens.add(ApiToken(str(uuid.uuid4()), user.id, "d" * 64, "one", T))
         uow.tokens.add(ApiToken(str(uuid.uuid4()), user.id, "d" * 64, "two", T))
 
@@ -407,6 +437,7 @@ def test_token_hashes_are_unique(uows):
 # --- notification log ---------------------------------------------------------------------
 
 
+@WITH_FAKE
 def test_notification_log_remembers_what_was_sent_once_committed(uows):
     with uows() as uow:
         assert uow.notifications.was_sent("job.completed:j1") is False
@@ -427,6 +458,7 @@ def test_notification_log_remembers_what_was_sent_once_committed(uows):
 # --- unit of work -------------------------------------------------------------------------
 
 
+@WITH_FAKE
 def test_nothing_is_kept_unless_committed(uows):
     user = make_user()
     with uows() as uow:
@@ -438,6 +470,7 @@ def test_nothing_is_kept_unless_committed(uows):
         assert uow.users.get(user.id) is None
 
 
+@WITH_FAKE
 def test_changes_after_a_commit_need_another_commit(uows):
     kept = make_user()
     dropped = make_user()
@@ -450,6 +483,7 @@ def test_changes_after_a_commit_need_another_commit(uows):
         assert uow.users.get(dropped.id) is None
 
 
+@WITH_FAKE
 def test_explicit_rollback_discards_changes(uows):
     discarded = make_user()
     kept = make_user()
@@ -463,6 +497,7 @@ def test_explicit_rollback_discards_changes(uows):
         assert uow.users.get(kept.id) == kept
 
 
+@WITH_FAKE
 def test_readonly_unit_of_work_reads_while_a_writer_holds_its_transaction(uows):
     user = add_user(uows)
     renamed = make_user(id=user.id, email=user.email, name="Renamed")

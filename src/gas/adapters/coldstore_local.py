@@ -30,6 +30,7 @@ from gas.ports import ArchiveInfo, NotRetrieved, RetrievalRefused
 
 TIERS = ("Expedited", "Standard", "Bulk")
 CHUNK = 1024 * 1024
+TEMP_PREFIX = ".gas-tmp-"  # files being written; an archive id cannot use it (validate_key)
 
 Publish = Callable[..., None]  # queue.publish(topic, payload, delay=seconds)
 
@@ -70,17 +71,40 @@ class LocalColdStore:
 
     def _write_json(self, path: Path, data: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gas-tmp-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def sweep_temp(self, older_than: float) -> int:
+        """Remove the temporary files of archives interrupted by a crash (``.gas-tmp-*`` not
+        written to for ``older_than`` seconds); returns how many were removed."""
+        removed = 0
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            for name in filenames:
+                path = Path(dirpath) / name
+                try:
+                    if (
+                        not name.startswith(TEMP_PREFIX)
+                        or time.time() - path.lstat().st_mtime < older_than
+                    ):
+                        continue
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed += 1
+        return removed
 
     # --- port ---------------------------------------------------------------------------------
     def archive(self, archive_id: str, stream: BinaryIO) -> ArchiveInfo:
         path = self._path(archive_id)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         digest, size = hashlib.sha256(), 0
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".gas-tmp-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK):

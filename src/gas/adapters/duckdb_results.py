@@ -21,6 +21,7 @@ order of the ANN entries), so that pages, downloads and the row shown for an all
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,17 +44,17 @@ _ORDER = {
 _KEYS = "file_row_number, record, allele, top, severity, mane, canonical, coding, gene"
 #: the columns the free-text filter ``q`` looks in (``id`` holds the known-variant ids too)
 _TEXT_COLUMNS = ("gene", "id", "hgvsc", "hgvsp", "transcript")
+_HGVS_COLUMNS = ("hgvsc", "hgvsp")
+#: "rs" and a digit never occur in HGVS notation (no amino-acid code or keyword holds "rs",
+#: and none starts with "s" + a digit): such a search — an rs id — need not read the HGVS
+#: columns, the costliest to scan (long, unique strings)
+_NOT_HGVS = re.compile(r"rs[0-9]")
 _ANSWER = ", ".join(ANSWER_COLUMNS)
 
 
 def _source(store: Path) -> str:
     text = str(Path(store).resolve())
     return "read_parquet('" + text.replace("'", "''") + "', file_row_number = true)"
-
-
-def _like(text: str) -> str:
-    """``text`` as a LIKE pattern matching itself (``\\`` escapes ``%`` and ``_``)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def chrom_names(name: str) -> list[str]:
@@ -119,8 +120,8 @@ class DuckDBResults:
             where.append("known = ?")
             params.append(f.known)
         if f.clinvar:
-            where.append("clinvar ILIKE ? ESCAPE '\\'")
-            params.append(f"%{_like(f.clinvar)}%")
+            where.append("contains(lower(clinvar), ?)")
+            params.append(f.clinvar.lower())
         if f.max_af is not None:
             where.append("(af IS NULL OR af <= ?)")
             params.append(f.max_af)
@@ -128,23 +129,25 @@ class DuckDBResults:
             where.append("record = ?")
             params.append(f.record)
         if f.gene:
-            where.append("gene ILIKE ? ESCAPE '\\'")  # equal, ignoring case
-            params.append(_like(f.gene))
-        if f.consequence:  # one of the '&'-joined terms (a term is [A-Za-z0-9_]+)
+            where.append("upper(gene) = ?")
+            params.append(f.gene.upper())
+        if f.consequence:  # one of the '&'-joined terms, exactly (string functions: fast)
             term = f.consequence
             where.append(
-                "(consequence = ? OR consequence LIKE ? ESCAPE '\\' "
-                "OR consequence LIKE ? ESCAPE '\\' OR consequence LIKE ? ESCAPE '\\')"
+                "(consequence = ? OR starts_with(consequence, ?) OR ends_with(consequence, ?) "
+                "OR contains(consequence, ?))"
             )
-            escaped = _like(term)
-            params += [term, f"{escaped}&%", f"%&{escaped}", f"%&{escaped}&%"]
+            params += [term, f"{term}&", f"&{term}", f"&{term}&"]
         if f.impacts:
             where.append(f"impact IN ({', '.join('?' for _ in f.impacts)})")
             params.extend(f.impacts)
         if f.q:
-            pattern = f"%{_like(f.q)}%"
-            where.append("(" + " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in _TEXT_COLUMNS) + ")")
-            params.extend([pattern] * len(_TEXT_COLUMNS))
+            needle = f.q.lower()
+            columns = [
+                c for c in _TEXT_COLUMNS if not (c in _HGVS_COLUMNS and _NOT_HGVS.search(needle))
+            ]
+            where.append("(" + " OR ".join(f"contains(lower({c}), ?)" for c in columns) + ")")
+            params.extend([needle] * len(columns))
         return where, params
 
     def _keys(self, store: Path, f: VariantFilter) -> tuple[str, list[Any]]:
@@ -187,15 +190,27 @@ class DuckDBResults:
     def variants(self, store: Path, selection: VariantFilter) -> VariantPage:
         keys, params = self._keys(store, selection)
         order = self._order(selection)
+        paging = [selection.limit, selection.offset]
         cur = self._cursor()
         try:
-            total, page = cur.execute(
-                f"WITH sel AS MATERIALIZED ({keys}) "
-                "SELECT (SELECT count(*) FROM sel), "
-                f"(SELECT list(file_row_number ORDER BY {order}) FROM "
-                f"(SELECT * FROM sel ORDER BY {order} LIMIT ? OFFSET ?))",
-                [*params, selection.limit, selection.offset],
-            ).fetchone()
+            if selection.row_filters and not selection.all_transcripts:
+                # the best row of each allele is costly to find: once, for the count and page
+                total, page = cur.execute(
+                    f"WITH sel AS MATERIALIZED ({keys}) "
+                    "SELECT (SELECT count(*) FROM sel), "
+                    f"(SELECT list(file_row_number ORDER BY {order}) FROM "
+                    f"(SELECT * FROM sel ORDER BY {order} LIMIT ? OFFSET ?))",
+                    [*params, *paging],
+                ).fetchone()
+            else:  # plain scans: counted from statistics and pruned pages, a top-N for the page
+                total = cur.execute(f"SELECT count(*) FROM ({keys})", params).fetchone()[0]
+                page = [
+                    n
+                    for (n,) in cur.execute(
+                        f"SELECT file_row_number FROM ({keys}) ORDER BY {order} LIMIT ? OFFSET ?",
+                        [*params, *paging],
+                    ).fetchall()
+                ]
             variants = self._rows(cur, store, [int(n) for n in page or []])
         finally:
             cur.close()

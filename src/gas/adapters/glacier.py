@@ -37,7 +37,14 @@ from urllib.parse import unquote_plus
 
 from gas.adapters import aws
 from gas.adapters.localfs import validate_key
-from gas.adapters.s3 import COPY_CHUNK, MIB, MIN_PART_SIZE, S3Body, join_prefix
+from gas.adapters.s3 import (
+    COPY_CHUNK,
+    MIB,
+    MIN_PART_SIZE,
+    S3Body,
+    abort_stale_uploads,
+    join_prefix,
+)
 from gas.ports import ArchiveInfo, NotRetrieved, RetrievalRefused
 
 log = logging.getLogger("gas.coldstore")
@@ -202,6 +209,11 @@ class GlacierColdStore:
             raise
 
     # --- describe -------------------------------------------------------------------------------
+
+    def sweep_temp(self, older_than: float) -> int:
+        """Abort the multipart uploads of archives interrupted by a crash (under the prefix,
+        begun more than a day ago); returns how many."""
+        return abort_stale_uploads(self.client, self.bucket, self.prefix, older_than)
 
     def _head(self, archive_id: str) -> dict[str, Any] | None:
         try:

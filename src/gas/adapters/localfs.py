@@ -236,6 +236,27 @@ class LocalObjectStore:
                     found.append(key)
         return iter(sorted(found))
 
+    def sweep_temp(self, older_than: float, *, now: Callable[[], float] = time.time) -> int:
+        """Remove the temporary files of writes interrupted by a crash (``.gas-tmp-*`` not
+        written to for ``older_than`` seconds: a write in progress keeps its file fresh) and
+        the directories they leave empty; returns how many files were removed."""
+        removed = 0
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            here = Path(dirpath)
+            for name in filenames:
+                if not name.startswith(_TEMP_PREFIX):
+                    continue
+                path = here / name
+                try:
+                    if now() - path.lstat().st_mtime < older_than:
+                        continue
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed += 1
+                self._prune_empty_dirs(here)
+        return removed
+
     def download_url(self, key: str, *, file_name: str, expires_in: int) -> str:
         """A relative URL ``/files/<token>`` that the web app serves until it expires."""
         validate_key(key)

@@ -21,6 +21,7 @@ import contextlib
 import io
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, BinaryIO
 from urllib.parse import quote
 
@@ -33,6 +34,7 @@ MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
 COPY_CHUNK = 256 * 1024
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days
+STALE_UPLOAD_SECONDS = 24 * 3600  # a multipart upload begun this long ago was abandoned
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
@@ -55,6 +57,31 @@ def check_prefix(prefix: str) -> str:
         if segment in {"", ".", ".."}:
             raise ValueError(f"key prefix {prefix!r} has an empty, '.' or '..' segment")
     return prefix
+
+
+def abort_stale_uploads(
+    client: Any, bucket: str, prefix: str, older_than: float, *, now: datetime | None = None
+) -> int:
+    """Abort the multipart uploads under ``prefix`` begun more than ``older_than`` seconds ago,
+    and never less than a day ago (an upload of many parts may rightly take hours). A process
+    that dies mid-upload leaves its parts stored, and billed, until the upload is aborted.
+    Returns how many were aborted."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(
+        seconds=max(older_than, STALE_UPLOAD_SECONDS)
+    )
+    full_prefix = f"{prefix}/" if prefix else ""
+    aborted = 0
+    for page in client.get_paginator("list_multipart_uploads").paginate(
+        Bucket=bucket, Prefix=full_prefix
+    ):
+        for upload in page.get("Uploads", []):
+            if upload["Initiated"] < cutoff:
+                with contextlib.suppress(client.exceptions.NoSuchUpload):
+                    client.abort_multipart_upload(
+                        Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted += 1
+    return aborted
 
 
 def content_disposition(file_name: str) -> str:
@@ -241,6 +268,11 @@ class S3ObjectStore:
                     self.client.abort_multipart_upload(
                         Bucket=self.bucket, Key=s3_key, UploadId=upload_id
                     )
+
+    def sweep_temp(self, older_than: float) -> int:
+        """Abort the multipart uploads of puts interrupted by a crash (under the prefix, begun
+        more than a day ago); returns how many."""
+        return abort_stale_uploads(self.client, self.bucket, self.prefix, older_than)
 
     def open(self, key: str) -> BinaryIO:
         """The object's streaming body (a binary file and context manager); KeyError if

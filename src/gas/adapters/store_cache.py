@@ -8,7 +8,9 @@ are built once into ``<dir>/exports/``. Both share one size budget (``max_bytes`
 
 - Writes are atomic: a file is written under a temporary name and renamed into place, so a
   reader (of this process or another one sharing ``GAS_DATA_DIR``) sees all of it or nothing.
-  Temporary files left by a process that died are swept when the cache is created.
+  Temporary files and directories carry their process's id; those of processes that are no
+  longer running (left by a crash) are swept when the cache is created — never another live
+  process's, so several web processes may share ``GAS_DATA_DIR``.
 - Concurrent requests for the same file in one process fetch or build it once: the others
   wait for it. (Two processes may both fetch it; the last rename wins, with the same bytes.)
 - A file is pinned while a caller uses it (``with cache.local(key) as path``) and never
@@ -47,6 +49,23 @@ EXPORTS = "exports"
 SCRATCH = "tmp"
 
 
+def _abandoned(name: str) -> bool:
+    """Whether a temporary name ``<pid>-…`` belongs to no running process (or to none)."""
+    pid_text = name.partition("-")[0]
+    if not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():  # this process's (another cache on the same directory): in use
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def cache_name(key: str, suffix: str) -> str:
     """The file name of ``key``'s cached copy (or of a file derived from it)."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest() + suffix
@@ -81,11 +100,15 @@ class StoreCache:
         removed = 0
         for sub in (STORES, EXPORTS):
             for path in (self.directory / sub).iterdir():
-                if path.name.startswith(_TEMP_PREFIX):
+                if path.name.startswith(_TEMP_PREFIX) and _abandoned(
+                    path.name[len(_TEMP_PREFIX) :]
+                ):
                     with contextlib.suppress(OSError):
                         path.unlink()
                         removed += 1
         for path in (self.directory / SCRATCH).iterdir():
+            if not _abandoned(path.name):
+                continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -153,11 +176,18 @@ class StoreCache:
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
         """A private temporary directory, removed when the block ends."""
-        path = Path(tempfile.mkdtemp(dir=self.directory / SCRATCH))
+        path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.directory / SCRATCH))
         try:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+    def private_directory(self, name: str) -> Path:
+        """A directory of this process (e.g. where the query engine spills a big sort),
+        swept at the next start once the process has ended."""
+        path = self.directory / SCRATCH / f"{os.getpid()}-{name}"
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
 
     def discard(self, key: str, suffixes: tuple[str, ...] = (".parquet",)) -> None:
         """Forget the cached copies of ``key`` (and files derived from it, by suffix), e.g.
@@ -196,7 +226,7 @@ class StoreCache:
                 self._evict()
 
     def _fill(self, name: str, path: Path, fill: Callable[[Path], None]) -> None:
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
         os.close(fd)
         temp = Path(temp_name)
         try:

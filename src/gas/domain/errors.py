@@ -27,3 +27,11 @@ class UploadTooLarge(DomainError):
     def __init__(self, message: str, limit: int) -> None:
         super().__init__(message)
         self.limit = limit
+
+
+class RateLimited(DomainError):
+    """Too many attempts (or jobs in flight) for now: answered 429 with ``Retry-After``."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

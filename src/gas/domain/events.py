@@ -17,6 +17,9 @@ RESULTS_ARCHIVE_DUE: Final = "results.archive_due"  # the durable timer of the F
 RESULTS_RESTORED: Final = "results.restored"
 # a job was deleted: its files are purged (again, after in-flight handlers are done with them)
 JOB_DELETED: Final = "job.deleted"
+# an email about the account itself (welcome, a sign-up with a taken address, a password
+# change …): {"user_id", "kind", "id"}
+ACCOUNT_NOTICE: Final = "account.notice"
 
 TOPICS: Final = (
     JOB_REQUESTED,
@@ -28,12 +31,13 @@ TOPICS: Final = (
     RESULTS_ARCHIVE_DUE,
     RESULTS_RESTORED,
     JOB_DELETED,
+    ACCOUNT_NOTICE,
 )
 
 # worker kind (= its queue) -> the topics it consumes
 SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "annotator": (JOB_REQUESTED,),
-    "notifier": (JOB_COMPLETED, JOB_FAILED, RESULTS_RESTORED),
+    "notifier": (JOB_COMPLETED, JOB_FAILED, RESULTS_RESTORED, ACCOUNT_NOTICE),
     # archives Free users' results when their window ends
     # (and purges deleted jobs' files: it holds both the object store and the cold store)
     "archiver": (JOB_COMPLETED, RESULTS_ARCHIVE_DUE, USER_DOWNGRADED, JOB_DELETED),

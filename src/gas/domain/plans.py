@@ -18,6 +18,8 @@ class PlanPolicy:
     free_max_upload_bytes: int
     premium_max_upload_bytes: int
     free_retention_seconds: int
+    # the jobs one user may have PENDING or RUNNING at once, whatever the plan (0: no cap)
+    max_jobs_in_flight: int = 0
 
     def max_upload_bytes(self, plan: Plan) -> int:
         if plan is Plan.PREMIUM:

@@ -62,7 +62,7 @@ def serve(host: str, port: int) -> None:
     queue for redelivery if they take longer than the grace period.
     """
     from gas.entrypoints import logs
-    from gas.entrypoints.supervisor import Supervisor, serve_children
+    from gas.entrypoints.supervisor import STATUS_FILE, Supervisor, serve_children
 
     settings = _settings()
     logs.configure("serve", settings.log_level)
@@ -71,18 +71,27 @@ def serve(host: str, port: int) -> None:
     click.echo(f"GAS is starting at http://{host}:{port}  (data in {settings.data_dir})")
     children = serve_children(host, port, settings.annotator_processes)
     grace = float(os.environ.get("GAS_SHUTDOWN_GRACE_SECONDS", "30"))
-    sys.exit(Supervisor(children, grace_seconds=grace).run())
+    max_delay = float(os.environ.get("GAS_RESTART_MAX_DELAY_SECONDS") or "60")
+    supervisor = Supervisor(
+        children,
+        grace_seconds=grace,
+        status_path=settings.data_dir / STATUS_FILE,  # shown by the web's /healthz
+        max_restart_delay=max_delay,
+    )
+    sys.exit(supervisor.run())
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--threads", default=8, show_default=True, type=int, help="Request threads.")
-def web(host: str, port: int, threads: int) -> None:
-    """Run only the web server (waitress), for a machine of the web tier."""
-    import waitress
+@click.option(
+    "--threads", default=None, type=int, help="Request threads [default: GAS_WEB_THREADS, 8]."
+)
+def web(host: str, port: int, threads: int | None) -> None:
+    """Run only the web server (waitress), for a machine of the web tier.
 
-    from gas.entrypoints import logs
+    Connection limits and the trusted reverse proxy come from GAS_WEB_* settings (README)."""
+    from gas.entrypoints import logs, web_server
     from gas.entrypoints.web import create_app
 
     settings = _settings()
@@ -92,15 +101,7 @@ def web(host: str, port: int, threads: int) -> None:
     c.start_background("web")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        waitress.serve(
-            app,
-            host=host,
-            port=port,
-            threads=threads,
-            ident="GAS",
-            max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
-            clear_untrusted_proxy_headers=True,
-        )
+        web_server.serve(app, settings, host=host, port=port, threads=threads)
     except KeyboardInterrupt:
         pass
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from gas.entrypoints.log_redaction import RedactSecrets
+
 
 def configure(role: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
@@ -13,6 +15,7 @@ def configure(role: str, level: str = "INFO") -> None:
             f"%(asctime)s %(levelname)-7s {role:<9} %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
         )
     )
+    handler.addFilter(RedactSecrets())  # no password hash, token or SQL parameter in a log
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

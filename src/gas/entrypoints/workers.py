@@ -8,6 +8,7 @@ handler and gives the message back for redelivery. Nothing is lost either way.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import signal
 import threading
@@ -21,6 +22,7 @@ from gas import annotation
 from gas.bootstrap import Container
 from gas.domain import events
 from gas.ports import Delivery, MessageQueue
+from gas.services.account_notices import notify_account
 from gas.services.annotate import AnnotationRun, give_up_annotation, run_annotation
 from gas.services.cold_storage import (
     ColdStorage,
@@ -32,6 +34,7 @@ from gas.services.cold_storage import (
 )
 from gas.services.deletion import purge_job_files
 from gas.services.notify import notify_job_finished
+from gas.services.scratch import remove_abandoned
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +55,28 @@ class Worker:
     idle_wait_seconds: float = 5.0
     # called instead of the handler for a message whose consumers kept dying (never re-run)
     on_exhausted: Mapping[str, Handler] = field(default_factory=dict)
+    # clean-up run beside the loop, in a thread (the temporary files of interrupted attempts):
+    # after each of ``housekeeping_delays`` (seconds, one after the other), then every
+    # ``housekeeping_every`` seconds
+    housekeeping: Callable[[], None] | None = None
+    housekeeping_delays: tuple[float, ...] = (0.0,)
+    housekeeping_every: float = 3600.0
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
+
+    def _housekeeping_loop(self) -> None:
+        assert self.housekeeping is not None
+        delays = itertools.chain(
+            self.housekeeping_delays, itertools.repeat(self.housekeeping_every)
+        )
+        for delay in delays:
+            if self._stop.wait(delay):
+                return
+            try:
+                self.housekeeping()
+            except Exception:
+                log.warning("%s: housekeeping failed; will try again", self.kind, exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
@@ -129,6 +151,10 @@ class Worker:
 
     def run_forever(self) -> None:
         log.info("%s worker started", self.kind)
+        if self.housekeeping is not None:
+            threading.Thread(
+                target=self._housekeeping_loop, daemon=True, name="housekeeping"
+            ).start()
         try:
             while not self.stopping:
                 try:
@@ -199,10 +225,23 @@ def notifier_handlers(c: Container) -> dict[str, Handler]:
             occurrence=d.payload.get("restored_at"),
         )
 
+    def on_account_notice(d: Delivery) -> None:
+        notify_account(
+            c.uow(),
+            c.mailer,
+            c.clock,
+            c.mail_settings,
+            user_id=d.payload["user_id"],
+            kind=d.payload["kind"],
+            notice_id=d.payload["id"],
+            at=d.payload.get("at"),
+        )
+
     return {
         events.JOB_COMPLETED: on_job_finished,
         events.JOB_FAILED: on_job_finished,
         events.RESULTS_RESTORED: on_job_finished,
+        events.ACCOUNT_NOTICE: on_account_notice,
     }
 
 
@@ -236,13 +275,42 @@ def annotator_give_up(c: Container) -> dict[str, Handler]:
     return {events.JOB_REQUESTED: on_exhausted}
 
 
+def sweeper(kind: str, c: Container) -> Callable[[], None] | None:
+    """What a worker of ``kind`` cleans up: the temporary files that attempts interrupted by a
+    crash (SIGKILL, the OOM killer, a power cut) left where it writes — the annotator's scratch
+    directories, the object store's, the cold store's (S3: multipart uploads) — once older than
+    the queue's lease, by when no live attempt can still be writing them."""
+    lease = c.settings.queue_lease_seconds
+    writes: dict[str, list[object]] = {
+        "annotator": [c.storage],
+        "archiver": [c.cold, c.storage],
+        "restorer": [c.cold, c.storage],
+    }
+    stores = writes.get(kind, [])
+    workdir = c.settings.data_dir / "tmp" if kind == "annotator" else None
+    if workdir is None and not stores:
+        return None
+
+    def sweep() -> None:
+        if workdir is not None:
+            remove_abandoned(workdir, "gas-", older_than=lease)
+        for store in stores:
+            sweep_temp = getattr(store, "sweep_temp", None)
+            if sweep_temp is not None:
+                removed = sweep_temp(lease)
+                if removed:
+                    log.info("%s: removed %d temporary file(s) left in %r", kind, removed, store)
+
+    return sweep
+
+
 def build_worker(kind: str, c: Container) -> Worker:
     handlers: dict[str, Handler]
     on_exhausted: dict[str, Handler] = {}
     if kind == "annotator":
         handlers = annotator_handlers(c, c.settings.data_dir / "tmp")
         on_exhausted = annotator_give_up(c)
-        (c.settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        (c.settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
     elif kind == "notifier":
         handlers = notifier_handlers(c)
     elif kind == "archiver":
@@ -258,4 +326,7 @@ def build_worker(kind: str, c: Container) -> Worker:
         heartbeat_seconds=max(0.5, c.settings.queue_lease_seconds / 3),
         idle_wait_seconds=5.0,
         on_exhausted=on_exhausted,
+        housekeeping=sweeper(kind, c),
+        # at start; and when what the worker this one may replace left is older than the lease
+        housekeeping_delays=(0.0, 2 * c.settings.queue_lease_seconds),
     )

@@ -1,9 +1,10 @@
-"""Accounts: sign-up, log-in, API tokens and plan changes."""
+"""Accounts: sign-up, log-in, password changes, API tokens and plan changes."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from datetime import datetime
@@ -13,6 +14,7 @@ from gas.domain.errors import Conflict, InvalidInput, NotFound
 from gas.domain.plans import Plan
 from gas.domain.users import User, check_password, normalize_email
 from gas.ports import ApiToken, Clock, PasswordHasher, UnitOfWork
+from gas.services import account_notices
 
 TOKEN_PREFIX = "gas_"  # noqa: S105 - a prefix, not a secret
 # A valid Argon2 hash of a random password: verifying against it when the email is unknown
@@ -34,9 +36,9 @@ def register(
     """Create an account. ``password=None`` makes an account that can only log in through an
     identity provider."""
     email = normalize_email(email)
-    if password is not None:
-        check_password(password)
     name, institution = _profile_field(name), _profile_field(institution)
+    if password is not None:
+        check_password(password, email=email, name=name)
     now = clock.now()
     with uow:
         if uow.users.get_by_email(email) is not None:
@@ -79,6 +81,100 @@ def authenticate(
         return user
 
 
+def sign_up(
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    clock: Clock,
+    *,
+    email: str,
+    password: str,
+    name: str = "",
+    institution: str = "",
+    notify_existing: bool = True,
+) -> None:
+    """Sign-up from the web: the same answer, and the same work, whether or not the email
+    already has an account — so that the form cannot be used to learn who has one. A new
+    account is created (and welcomed by email); for a taken address nothing changes and its
+    owner is told by email that someone tried (unless ``notify_existing`` is False: too many
+    such emails lately). InvalidInput, before anything else, for an invalid email or a password
+    the policy refuses."""
+    email = normalize_email(email)
+    name, institution = _profile_field(name), _profile_field(institution)
+    check_password(password, email=email, name=name)
+    password_hash = hasher.hash(password)  # in both cases: the same time either way
+    now = clock.now()
+    with uow:
+        existing = uow.users.get_by_email(email)
+        if existing is not None:
+            if notify_existing:
+                account_notices.announce(uow, existing.id, account_notices.SIGNUP_EXISTING, now)
+                uow.commit()
+            return
+        user = User(
+            id=str(uuid.uuid4()),
+            email=email,
+            name=name,
+            institution=institution,
+            plan=Plan.FREE,
+            password_hash=password_hash,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            uow.users.add(user)
+        except Conflict:
+            pass  # signed up at this very moment by another request: the address is taken now
+        else:
+            account_notices.announce(uow, user.id, account_notices.WELCOME, now)
+            uow.commit()
+            return
+    with uow:
+        existing = uow.users.get_by_email(email)
+        if existing is not None and notify_existing:
+            account_notices.announce(uow, existing.id, account_notices.SIGNUP_EXISTING, now)
+            uow.commit()
+
+
+class WrongPassword(InvalidInput):
+    """The current password given to confirm a change is not the account's."""
+
+
+def change_password(
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    clock: Clock,
+    *,
+    user_id: str,
+    current_password: str,
+    new_password: str,
+    keep_session_id: str | None = None,
+) -> User:
+    """Set a new password after checking the current one (WrongPassword) and the policy
+    (InvalidInput). In the same transaction every other session of the user is revoked (a
+    cookie someone copied stops working; ``keep_session_id``, this browser, stays logged in)
+    and the owner is emailed that the password changed."""
+    with uow:
+        user = uow.users.get(user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    if user.password_hash is None or not hasher.verify(user.password_hash, current_password):
+        raise WrongPassword("Your current password is not right.")
+    check_password(new_password, email=user.email, name=user.name)
+    new_hash = hasher.hash(new_password)
+    now = clock.now()
+    with uow:
+        user = uow.users.get(user_id, for_update=True)
+        if user is None:
+            raise NotFound("No such user.")
+        user.password_hash = new_hash
+        user.updated_at = now
+        uow.users.save(user)
+        uow.sessions.revoke_all_for_user(user_id, now, except_id=keep_session_id)
+        account_notices.announce(uow, user_id, account_notices.PASSWORD_CHANGED, now)
+        uow.commit()
+    return user
+
+
 _dummy_hashes: dict[int, str] = {}
 
 
@@ -89,10 +185,13 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
     return _dummy_hashes[key]
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 def _profile_field(value: str) -> str:
-    """One line of at most 200 characters: the name goes into email headers, where a line
-    break would make every message to this user fail."""
-    return " ".join(value.split())[:200]
+    """One line of at most 200 characters of text: the name goes into email headers, where a
+    line break would make every message to this user fail (and PostgreSQL refuses NUL)."""
+    return " ".join(_CONTROL.sub(" ", value).split())[:200]
 
 
 def get_user(uow: UnitOfWork, user_id: str) -> User:
@@ -169,7 +268,7 @@ def create_api_token(uow: UnitOfWork, clock: Clock, user_id: str, *, label: str 
                 id=str(uuid.uuid4()),
                 user_id=user_id,
                 token_hash=hash_token(token),
-                label=label.strip()[:100],
+                label=_profile_field(label)[:100],
                 created_at=clock.now(),
             )
         )

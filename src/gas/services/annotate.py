@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any, Protocol
 
 from gas.domain.jobs import Job, JobStatus, object_key
 from gas.ports import Clock, ObjectStore, UnitOfWork
+from gas.services.scratch import remove_abandoned, scratch_dir
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,10 @@ def run_annotation(
 
 
 def _annotate(run: AnnotationRun, job: Job) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f"gas-{job.id}-", dir=run.workdir))
-    try:
-        tmp.chmod(0o700)
+    # An interrupted attempt at this job (its worker killed) left its scratch directory; ours
+    # starts afresh without it.
+    remove_abandoned(run.workdir, f"gas-{job.id}-")
+    with scratch_dir(run.workdir, f"gas-{job.id}-") as tmp:
         local_input = tmp / "input" / job.input_file_name
         local_input.parent.mkdir()
         with run.storage.open(job.input_key) as src, open(local_input, "wb") as dst:
@@ -172,8 +173,6 @@ def _annotate(run: AnnotationRun, job: Job) -> None:
                 uow.publish(topic, payload)
             uow.commit()
         log.info("job %s: COMPLETED in %.2f s", job.id, time.monotonic() - started)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _assembly_report(job_id: str, outputs: EngineOutputs) -> dict[str, Any] | None:

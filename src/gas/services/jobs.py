@@ -10,7 +10,14 @@ from typing import BinaryIO, cast
 
 from gas.domain import events
 from gas.domain.assembly import AUTO, CHOICES
-from gas.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, UploadTooLarge
+from gas.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    UploadTooLarge,
+)
 from gas.domain.jobs import Job, JobStatus, clean_file_name, object_key
 from gas.domain.plans import Plan, PlanPolicy, human_size
 from gas.ports import Clock, JobQuery, ObjectStore, ObjectTooLarge, UnitOfWork
@@ -40,6 +47,22 @@ def upload_limit(uow: UnitOfWork, policy: PlanPolicy, user_id: str) -> tuple[Pla
     if user is None:
         raise NotFound("No such user.")
     return user.plan, policy.max_upload_bytes(user.plan)
+
+
+# What a user refused for having too many jobs in flight is told to wait before trying again.
+IN_FLIGHT_RETRY_SECONDS = 60
+
+
+def check_jobs_in_flight(uow: UnitOfWork, policy: PlanPolicy, user_id: str) -> None:
+    """RateLimited when the user already has the most jobs PENDING or RUNNING that one account
+    may have (``policy.max_jobs_in_flight``; 0 for no cap). Inside the caller's unit of work."""
+    cap = policy.max_jobs_in_flight
+    if cap and uow.jobs.count_in_flight(user_id) >= cap:
+        raise RateLimited(
+            f"You already have {cap} annotation jobs waiting or running, the most one account "
+            "may have at once. Please submit more once some of them have finished.",
+            IN_FLIGHT_RETRY_SECONDS,
+        )
 
 
 def vcf_problem(head: bytes) -> str | None:
@@ -196,10 +219,13 @@ def _save_stored_input(
     name: str,
     size: int,
     assembly: str | None,
+    policy: PlanPolicy | None = None,
 ) -> Job:
     """An input already stored at ``key``: refuse it if it cannot be a VCF, else save the job
-    (PENDING) and its annotation request in one transaction. The caller deletes the object
-    if this raises (no file without a job)."""
+    (PENDING) and its annotation request in one transaction — unless the user has reached the
+    cap on jobs in flight (checked again here, with the user's row locked, so that concurrent
+    uploads cannot pass it together). The caller deletes the object if this raises (no file
+    without a job)."""
     with storage.open(key) as fh:
         problem = vcf_problem(fh.read(SNIFF_BYTES))
     if problem:
@@ -214,6 +240,9 @@ def _save_stored_input(
         submitted_at=clock.now(),
     )
     with uow:
+        if policy is not None and policy.max_jobs_in_flight:
+            uow.users.get(user_id, for_update=True)  # one upload of this user at a time
+            check_jobs_in_flight(uow, policy, user_id)
         uow.jobs.add(job)
         uow.publish(events.JOB_REQUESTED, {"job_id": job.id})
         uow.commit()
@@ -240,6 +269,9 @@ def submit_job(
     if content_length is not None and content_length > limit:
         raise UploadTooLarge(too_large_message(plan, limit), limit)
     _check_assembly(assembly)
+    if policy.max_jobs_in_flight:  # refuse before storing anything (checked again at saving)
+        with uow:
+            check_jobs_in_flight(uow, policy, user_id)
     name = clean_file_name(file_name or "input.vcf")
     job_id = str(uuid.uuid4())
     key = object_key(user_id, job_id, name)
@@ -258,6 +290,7 @@ def submit_job(
             name=name,
             size=size,
             assembly=assembly,
+            policy=policy,
         )
     except BaseException:
         storage.delete(key)  # no file without a job
@@ -416,6 +449,7 @@ def register_uploaded_job(
             name=name,
             size=size,
             assembly=assembly,
+            policy=policy,
         )
     except BaseException:
         with uow:

@@ -207,10 +207,20 @@ def _readable_job(
     now = reader.clock.now()
     problem = table_unavailable(job, user, now) if table else results_unavailable(job, user, now)
     if problem:
-        if job.store_key and job.results_state is not ResultsState.AVAILABLE:
-            reader.files.discard(job.store_key)  # archived: no need to keep a local copy
+        if job.results_key and job.results_state is not ResultsState.AVAILABLE:
+            forget_local_copies(reader, job)  # archived: no local copies to keep meanwhile
         raise Conflict(problem)
     return job
+
+
+def forget_local_copies(reader: ResultsReader, job: Job) -> None:
+    """Drop the web's cached copies of the job's results store and of the downloads built
+    from its VCF (e.g. once the job is archived or deleted); they are fetched or built again
+    if the results come back."""
+    if job.store_key:
+        reader.files.discard(job.store_key)
+    if job.results_key:
+        reader.files.discard(job.results_key, (".vcf.gz", ".vcf.gz.tbi"))
 
 
 @contextlib.contextmanager

@@ -123,7 +123,7 @@ def test_submit_follow_download_and_read_the_log(client, container, ada) -> None
     response = submit(client, headers, assembly="GRCh38")
     assert response.status_code == 201
     job = response.get_json()
-    assert response.headers["Location"] == f"http://localhost/api/v1/jobs/{job['id']}"
+    assert response.headers["Location"] == f"http://gas.test/api/v1/jobs/{job['id']}"
     assert job["status"] == "PENDING"
     assert job["input_file_name"] == "sample.vcf"
     assert job["input_size"] == len(VCF)
@@ -139,10 +139,10 @@ def test_submit_follow_download_and_read_the_log(client, container, ada) -> None
     assert job["results"] == {"state": None}
     assert ISO_Z.match(job["submitted_at"])
     assert job["links"] == {
-        "self": f"http://localhost/api/v1/jobs/{job['id']}",
-        "results": f"http://localhost/api/v1/jobs/{job['id']}/results",
-        "log": f"http://localhost/api/v1/jobs/{job['id']}/log",
-        "html": f"http://localhost/annotations/{job['id']}",
+        "self": f"http://gas.test/api/v1/jobs/{job['id']}",
+        "results": f"http://gas.test/api/v1/jobs/{job['id']}/results",
+        "log": f"http://gas.test/api/v1/jobs/{job['id']}/log",
+        "html": f"http://gas.test/annotations/{job['id']}",
     }
     # the upload is stored under <user_id>/<job_id>~<file name>
     assert stored_keys(container) == [f"{user.id}/{job['id']}~sample.vcf"]
@@ -162,7 +162,7 @@ def test_submit_follow_download_and_read_the_log(client, container, ada) -> None
     results = client.get(f"/api/v1/jobs/{job['id']}/results", headers=headers)
     assert results.status_code == 302
     location = urlparse(results.headers["Location"])
-    assert (location.scheme, location.netloc) == ("http", "localhost")  # absolute
+    assert (location.scheme, location.netloc) == ("http", "gas.test")  # absolute, on GAS_BASE_URL
     assert location.path.startswith("/files/")
     download = client.get(location.path)
     assert download.status_code == 200
@@ -577,7 +577,7 @@ def test_the_openapi_document_is_public_and_describes_every_route(client) -> Non
     assert response.status_code == 200
     doc = response.get_json()
     assert doc["openapi"].startswith("3.1")
-    assert doc["servers"] == [{"url": "http://localhost"}]
+    assert doc["servers"] == [{"url": "http://gas.test"}]  # GAS_BASE_URL, not the Host
     assert set(doc["paths"]) >= {  # (and the routes of the results browser)
         "/healthz",
         "/api/v1/openapi.json",

@@ -119,6 +119,9 @@ def test_archive_then_restore(client, container, reference: Reference) -> None:
         job = uow.jobs.get(job_id)
     with container.storage.open(job.store_key) as fh:
         store_bytes = fh.read()
+    assert _get(client, headers, job_id, "results", {"format": "tbi"}).status_code == 200
+    exports = container.settings.data_dir / "cache" / "exports"
+    assert len(list(exports.iterdir())) == 2  # the whole vcf.gz and its index, cached
 
     cs = ColdStorage(
         container.uow, container.storage, container.cold, container.clock, container.policy
@@ -136,6 +139,7 @@ def test_archive_then_restore(client, container, reference: Reference) -> None:
         response = _get(client, headers, job_id, route, params)
         assert response.status_code == 409, (route, params)
         assert "Upgrade to Premium" in response.get_json()["error"]
+    assert list(exports.iterdir()) == []  # no local copy kept of archived results
     archived = _get(client, headers, job_id, "summary", {})
     assert archived.status_code == 200
     body = archived.get_json()

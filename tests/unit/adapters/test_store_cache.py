@@ -221,3 +221,32 @@ def test_local_storage_is_read_in_place(tmp_path: Path) -> None:
     with pytest.raises(KeyError), cache.local("missing.parquet"):
         pass
     assert cache.size == 0
+
+
+def test_a_live_processs_temporary_files_are_not_swept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        StoreCache(_store(), tmp_path, max_bytes=1000)
+        live = tmp_path / "stores" / f".tmp-{other.pid}-abc"
+        live.write_bytes(b"being downloaded by another web process")
+        mine = tmp_path / "tmp" / f"{os.getpid()}-duckdb"
+        mine.mkdir()
+        dead = tmp_path / "tmp" / "999999999-old"
+        dead.mkdir()
+        StoreCache(_store(), tmp_path, max_bytes=1000)
+        assert live.exists() and mine.exists()
+        assert not dead.exists()
+    finally:
+        other.kill()
+        other.wait()
+    StoreCache(_store(), tmp_path, max_bytes=1000)
+    assert not live.exists()
+
+
+def test_a_private_directory_is_the_processs(tmp_path: Path) -> None:
+    cache = StoreCache(_store(), tmp_path, max_bytes=1000)
+    path = cache.private_directory("duckdb")
+    assert path.is_dir() and path.name == f"{os.getpid()}-duckdb"

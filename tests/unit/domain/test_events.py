@@ -56,4 +56,9 @@ def test_the_topics_are_those_of_the_architecture() -> None:
         "results.archive_due",
         "results.restored",
         "job.deleted",
+        "account.notice",
     }
+
+
+def test_emails_about_the_account_go_to_the_notifier() -> None:
+    assert events.subscribers(events.ACCOUNT_NOTICE) == ["notifier"]

@@ -178,6 +178,24 @@ def test_the_temporary_directory_is_removed_after_success(
     assert list(workdir.iterdir()) == []
 
 
+def test_a_retry_removes_the_temporary_directory_an_interrupted_attempt_left(
+    run: AnnotationRun, engine: FakeEngine, job: Job, workdir: Path
+) -> None:
+    """A killed worker's scratch directory (its lock file held by nobody now) goes when the
+    job is tried again; another job's, and one still in use, stay."""
+    left = workdir / f"gas-{job.id}-killed"
+    (left / "output").mkdir(parents=True)
+    (left / ".in-use").touch()
+    (left / "output" / "half.vcf").write_bytes(b"x" * 1000)
+    other = workdir / "gas-another-job-x"
+    (other / "input").mkdir(parents=True)
+    (other / ".in-use").touch()
+    annotate(run, job.id)
+    assert not left.exists()
+    assert other.exists()  # not this job's: the sweep at start decides, by age
+    assert engine.temp_dirs and not engine.temp_dirs[0].exists()
+
+
 # --- the input's genome assembly --------------------------------------------------------------
 
 ASSEMBLY_REPORT = {

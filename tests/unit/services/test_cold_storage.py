@@ -78,6 +78,12 @@ class Crash(Exception):
     """An injected crash: the handler dies here and the queue redelivers the message."""
 
 
+class Unexpected(BaseException):  # noqa: N818 - what the test reports, not a product error
+    """A handler of a strict world failed with something other than an injected ``Crash``: a
+    bug to report, not a failure for the queue to retry quietly (a BaseException, so that the
+    worker loop, which retries any Exception, lets it through)."""
+
+
 @dataclass
 class CrashPlan:
     """Crash ``when`` ("before"/"after") the ``nth`` side effect ``op`` (any op when None) made
@@ -152,8 +158,12 @@ class World:
     ``run()`` lets every worker take ready messages until none is left (a failed message comes
     back after its backoff, as with the real queue); ``advance(s)`` moves the clock then runs.
     ``duplicate=True`` handles every message a second time right after it succeeded (a
-    redelivery after a lost ack). ``crash(...)`` arms a crash around one side effect.
+    redelivery after a lost ack). ``crash(...)`` arms a crash around one side effect. In a
+    ``strict`` world a handler failing with anything but an injected ``Crash`` fails the test
+    (raises ``Unexpected``) instead of being retried.
     """
+
+    strict = False
 
     def __init__(self, workdir: Path, *, manual: bool = False, duplicate: bool = False) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -271,6 +281,12 @@ class World:
                 handler(d)
                 if self.duplicate:
                     handler(Delivery(**{**d.__dict__, "attempt": d.attempt + 1}))
+            except Crash:
+                raise
+            except Exception as exc:
+                if self.strict:
+                    raise Unexpected(f"{d.topic} {d.payload}: {exc!r}") from exc
+                raise
             finally:
                 self.current_topic = None
 

@@ -9,6 +9,8 @@ import pytest
 
 from gas.domain import events
 from gas.domain.jobs import Job, JobStatus
+from gas.domain.plans import Plan
+from gas.domain.users import User
 from gas.ports import ObjectTooLarge
 from tests.fakes import (
     FakeClock,
@@ -29,6 +31,15 @@ def a_job(job_id: str = "j1") -> Job:
     )
 
 
+def with_owner() -> FakeUnitOfWorkFactory:
+    """A fake database holding user "u", the owner of ``a_job()`` (jobs need one)."""
+    uow = FakeUnitOfWorkFactory()
+    with uow() as tx:
+        tx.users.add(User("u", "u@example.org", "U", "", Plan.FREE, None, NOW, NOW))
+        tx.commit()
+    return uow
+
+
 def test_unit_of_work_keeps_nothing_without_commit() -> None:
     uow = FakeUnitOfWorkFactory()
     with uow() as tx:
@@ -39,7 +50,7 @@ def test_unit_of_work_keeps_nothing_without_commit() -> None:
 
 
 def test_unit_of_work_commit_keeps_the_rows_and_delivers_the_messages_together() -> None:
-    uow = FakeUnitOfWorkFactory()
+    uow = with_owner()
     with uow() as tx:
         tx.jobs.add(a_job())
         tx.publish(events.JOB_REQUESTED, {"job_id": "j1"})
@@ -73,7 +84,7 @@ def test_a_failing_commit_keeps_neither_rows_nor_messages() -> None:
 
 
 def test_repositories_hand_out_copies_so_unsaved_changes_are_not_kept() -> None:
-    uow = FakeUnitOfWorkFactory()
+    uow = with_owner()
     with uow() as tx:
         tx.jobs.add(a_job())
         tx.commit()
@@ -86,7 +97,7 @@ def test_repositories_hand_out_copies_so_unsaved_changes_are_not_kept() -> None:
 
 
 def test_stored_jobs_do_not_carry_their_announcements() -> None:
-    uow = FakeUnitOfWorkFactory()
+    uow = with_owner()
     job = a_job()
     job.start(NOW)
     job.complete(NOW, results_key="r", log_key="l", summary_key=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ def normalize_url(url: str) -> str:
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
+    # Statement parameters hold password hashes, token hashes, emails: never in an error
+    # message or a log line (an exception's text says "[SQL parameters hidden …]" instead).
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
@@ -42,8 +46,8 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     database = sa.engine.make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        _private_database_file(Path(database))
     engine = sa.create_engine(
         url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
     )
@@ -67,6 +71,24 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def _private_database_file(path: Path) -> None:
+    """The SQLite file (password and token hashes) readable by this user only: created 0600
+    before SQLite opens it (its -wal and -shm files take the same mode), and an older file that
+    others could read is narrowed to 0600."""
+    from gas.config import ensure_private_dir
+
+    ensure_private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            try:
+                if name.stat().st_mode & 0o077:
+                    name.chmod(0o600)
+            except (FileNotFoundError, PermissionError):
+                pass
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -87,7 +109,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
         if not database or database == ":memory:":
             yield
             return
-        with open(database + ".migrate.lock", "a") as fh:
+        lock = os.open(database + ".migrate.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(lock, "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield

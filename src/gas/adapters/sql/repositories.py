@@ -167,6 +167,15 @@ class SqlJobRepository:
         row = self._c.execute(query).first()
         return _job(row) if row else None
 
+    def count_in_flight(self, user_id: str) -> int:
+        in_flight = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+        query = (
+            sa.select(sa.func.count())
+            .select_from(jobs)
+            .where(jobs.c.user_id == user_id, jobs.c.status.in_(in_flight))
+        )
+        return int(self._c.execute(query).scalar_one())
+
     def list_by_results_state(self, user_id: str, state: ResultsState) -> list[Job]:
         query = jobs.select().where(jobs.c.user_id == user_id, jobs.c.results_state == state.value)
         return [_job(row) for row in self._c.execute(query)]

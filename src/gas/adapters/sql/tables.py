@@ -137,6 +137,33 @@ billing_events = Table(
     Column("received_at", UTCDateTime(), nullable=False),
 )
 
+# Browser log-ins, so that log-out, a password change or an account's deletion end them: the
+# cookie carries a random token, this table only its SHA-256.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("method", String(16), nullable=False, server_default="password"),
+    Column("user_agent", String(200), nullable=False, server_default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# Rate limits: one counter per key (a scope and a hashed subject, e.g. failed log-ins of one
+# account) and fixed window; shared by every web process. Rows past expires_at are swept.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
 # The durable work queue. A message is 'ready' (deliverable once available_at has passed),
 # 'leased' (available_at is then the lease's expiry: an expired lease makes it deliverable
 # again) or 'dead'. Messages whose handler succeeded are deleted.

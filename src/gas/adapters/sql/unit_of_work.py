@@ -14,6 +14,7 @@ from gas.adapters.sql.repositories import (
     SqlTokenRepository,
     SqlUserRepository,
 )
+from gas.adapters.sql.sessions import SqlSessionRepository
 
 
 class SqlUnitOfWork:
@@ -39,6 +40,7 @@ class SqlUnitOfWork:
         self.users = SqlUserRepository(connection)
         self.jobs = SqlJobRepository(connection)
         self.tokens = SqlTokenRepository(connection)
+        self.sessions = SqlSessionRepository(connection)
         self.notifications = SqlNotificationLog(connection)
         self.billing_events = SqlBillingEventLog(connection)
         self._pending: list[tuple[str, dict[str, Any], float]] = []

@@ -6,11 +6,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 
 from gas.bootstrap import Container, build
 from gas.config import Settings
+from gas.entrypoints.web.text_fields import TextOnlyRequest, check_query_and_path
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -25,16 +26,24 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# Sent on every response when GAS_BASE_URL is https (one year, subdomains included: OWASP
+# ASVS 14.4.5).
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 def create_app(container: Container | None = None, *, settings: Settings | None = None) -> Flask:
     c = container or build(settings)
+    hsts = c.settings.base_url.startswith("https://")
     app = Flask(__name__)
+    app.request_class = TextOnlyRequest  # NUL and other non-text characters: 400
     app.config.update(
         SECRET_KEY=c.settings.secret_key,
         SESSION_COOKIE_NAME="gas_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=c.settings.secure_cookies,
-        PERMANENT_SESSION_LIFETIME=timedelta(days=14),
+        # the cookie's own lifetime; the session's validity is decided on the server
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=c.settings.session_lifetime_seconds),
         # A hard cap for any request; the plan's own limit is checked before reading the body.
         MAX_CONTENT_LENGTH=c.policy.largest_upload_bytes + MULTIPART_SLACK,
         MAX_FORM_MEMORY_SIZE=512 * 1024,
@@ -69,6 +78,14 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
         except Exception:
             log.exception("healthz: database unreachable")
             return {"status": "error", "database": "unreachable"}, 503
+        # Under `gas serve`: every role as the supervisor sees it. A crash-looping worker makes
+        # the service "degraded", still 200: this web process itself is serving.
+        from gas.entrypoints.supervisor import supervised_status
+
+        supervised = supervised_status(c.settings.data_dir)
+        if supervised is not None:
+            degraded = any(r.get("state") != "running" for r in supervised["roles"].values())
+            return {"status": "degraded" if degraded else "ok", "roles": supervised["roles"]}
         return {"status": "ok"}
 
     @app.after_request
@@ -77,6 +94,8 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if hsts:  # the site is served over https: browsers never try plain http again
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     @app.context_processor
@@ -85,6 +104,7 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
 
     @app.before_request
     def load_user() -> None:
+        check_query_and_path(request)  # (form fields and JSON: when they are parsed)
         auth.load_logged_in_user()
 
     return app

@@ -20,9 +20,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from gas.domain import errors
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
+from gas.entrypoints.web.auth import abuse_limits
 from gas.entrypoints.web.presenters import assembly_json
 from gas.ports import JOB_SORTS, JobQuery
-from gas.services import accounts, deletion, jobs, results
+from gas.services import accounts, deletion, jobs, limits, results
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +138,19 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
+def site_url(path: str) -> str:
+    """An absolute URL on this site's public address (GAS_BASE_URL) — never built from the
+    request's Host header, which the client chooses."""
+    return _c().settings.base_url + path
+
+
 def _absolute(url: str) -> str:
     """Storage adapters may hand out links relative to this site (``/files/<token>``)."""
-    return urljoin(request.host_url, url)
+    return urljoin(_c().settings.base_url + "/", url)
 
 
 def job_json(job: Job, queue_position: int | None = None) -> dict[str, Any]:
-    job_url = url_for("api.get_job", job_id=job.id, _external=True)
+    job_url = site_url(url_for("api.get_job", job_id=job.id))
     return {
         "id": job.id,
         "status": job.status.value,
@@ -183,7 +190,7 @@ def _results_json(job: Job) -> dict[str, Any]:
 def openapi() -> Any:
     from gas.entrypoints.web.openapi import openapi_document
 
-    return openapi_document(server_url=request.host_url.rstrip("/"))
+    return openapi_document(server_url=_c().settings.base_url)
 
 
 @bp.post("/jobs")
@@ -192,6 +199,7 @@ def submit_job() -> Any:
 
     c = _c()
     user: User = g.user
+    abuse_limits().hit(limits.UPLOADS, user.id)  # RateLimited: 429 with Retry-After
     plan, limit = jobs.upload_limit(c.uow(readonly=True), c.policy, user.id)
     # Refuse at once, before reading the body, when the request cannot fit the plan's limit;
     # the service enforces the exact limit on the file itself while it streams.
@@ -301,6 +309,7 @@ def rerun_job(job_id: str) -> Any:
     JSON ``{"assembly": …}`` or a form field), under the caller's plan as of now."""
     c = _c()
     assembly = _rerun_assembly()
+    abuse_limits().hit(limits.UPLOADS, g.user.id)
     job = jobs.rerun_job(
         c.uow(),
         c.storage,

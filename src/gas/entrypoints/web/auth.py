@@ -1,4 +1,11 @@
-"""Sign up, log in, log out; the session and the ``login_required`` guard."""
+"""Sign up, log in, log out, change password; server-side sessions, the abuse limits of
+these forms, and the ``login_required`` guard.
+
+The session cookie (signed, ``HttpOnly``, ``SameSite=Lax``) carries only a random token under
+``sid`` (and Flask-WTF's CSRF secret); who is logged in, since when and whether that still
+holds is in the ``sessions`` table (gas.services.sessions). Log-out revokes the session, so a
+copied cookie opens nothing afterwards; a password change revokes every other session.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +14,28 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
-from gas.domain.errors import Conflict, InvalidInput, NotFound
-from gas.services import accounts
+from gas.domain.errors import InvalidInput, NotFound, RateLimited
+from gas.domain.users import MIN_PASSWORD_LENGTH
+from gas.services import accounts, limits, sessions
+from gas.services.limits import Limits, client_subject
+from gas.services.sessions import SessionPolicy
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
+
+SESSION_KEY = "sid"  # the session token in the signed cookie
 
 
 def _c():  # type: ignore[no-untyped-def]
@@ -22,14 +44,47 @@ def _c():  # type: ignore[no-untyped-def]
     return container()
 
 
+def session_policy() -> SessionPolicy:
+    settings = _c().settings
+    return SessionPolicy(
+        lifetime_seconds=settings.session_lifetime_seconds,
+        idle_seconds=settings.session_idle_seconds,
+    )
+
+
+def abuse_limits() -> Limits:
+    """The abuse limits in force (settings ``GAS_RATE_LIMIT_*``), counted in the database."""
+    c = _c()
+    return Limits(c.limiter, c.clock, c.settings.rate_limits)
+
+
+def client_address() -> str:
+    """The subject of per-address limits: the client's address as the WSGI server gives it
+    (behind a reverse proxy, the server must be told to trust it, or every user would share
+    the proxy's address), an IPv6 address by its /64."""
+    return client_subject(request.remote_addr)
+
+
 def load_logged_in_user() -> None:
+    """``g.user`` (and ``g.session_id``) from the session cookie's token, if its session is
+    still valid; a revoked, expired or idle session logs the browser out."""
     g.user = None
-    user_id = session.get("user_id")
-    if user_id:
-        try:
-            g.user = accounts.get_user(_c().uow(readonly=True), user_id)
-        except NotFound:
-            session.clear()
+    g.session_id = None
+    if request.endpoint == "static" or request.path.startswith("/api/"):
+        return  # static files need no user; the API authenticates by token
+    session.pop("user_id", None)  # the cookie of GAS before server-side sessions: not valid
+    token = session.get(SESSION_KEY)
+    if not token or not isinstance(token, str):
+        return
+    c = _c()
+    policy = session_policy()
+    active = sessions.resolve_session(c.uow(readonly=True), c.clock, policy, token)
+    if active is None:
+        session.pop(SESSION_KEY, None)
+        return
+    g.user = active.user
+    g.session_id = active.session.id
+    sessions.record_activity(c.uow(), c.clock, policy, active)
 
 
 def login_required(view: F) -> F:
@@ -55,10 +110,35 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _start_session(user_id: str) -> None:
-    session.clear()  # a new session on log-in: no fixation
-    session["user_id"] = user_id
+def _start_session(user_id: str, method: str = "password") -> None:
+    """A new server-side session and a new cookie on log-in: no fixation."""
+    c = _c()
+    token, _ = sessions.start_session(
+        c.uow(),
+        c.clock,
+        session_policy(),
+        user_id,
+        method=method,
+        user_agent=request.user_agent.string or "",
+    )
+    session.clear()
+    session[SESSION_KEY] = token
     session.permanent = True
+
+
+def _limited(template: str, exc: RateLimited, **context: Any) -> Any:
+    """A form refused for a rate limit: the form again, its message, 429 and Retry-After."""
+    flash(str(exc), "danger")
+    return (
+        render_template(template, **context),
+        429,
+        {"Retry-After": str(exc.retry_after)},
+    )
+
+
+@bp.app_context_processor
+def _password_rules() -> dict[str, Any]:
+    return {"min_password_length": MIN_PASSWORD_LENGTH}
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -68,27 +148,37 @@ def signup() -> Any:
     form = {k: request.form.get(k, "") for k in ("email", "name", "institution")}
     if request.method == "POST":
         c = _c()
+        checks = abuse_limits()
+        try:
+            checks.hit(limits.SIGNUP, client_address())
+        except RateLimited as exc:
+            return _limited("auth/signup.html", exc, form=form)
         password = request.form.get("password", "")
         if password != request.form.get("password_confirm", ""):
             flash("The two passwords do not match.", "danger")
-        else:
-            try:
-                user = accounts.register(
-                    c.uow(),
-                    c.hasher,
-                    c.clock,
-                    email=form["email"],
-                    password=password,
-                    name=form["name"],
-                    institution=form["institution"],
-                )
-            except (InvalidInput, Conflict) as exc:
-                flash(str(exc), "danger")
-            else:
-                _start_session(user.id)
-                flash("Welcome to GAS! Your account is ready.", "success")
-                return redirect(url_for("pages.annotate"))
-        return render_template("auth/signup.html", form=form), 400
+            return render_template("auth/signup.html", form=form), 400
+        try:
+            accounts.sign_up(
+                c.uow(),
+                c.hasher,
+                c.clock,
+                email=form["email"],
+                password=password,
+                name=form["name"],
+                institution=form["institution"],
+                # at most a few "someone tried to sign up with your address" emails an hour
+                notify_existing=checks.allow(limits.SIGNUP_NOTICES, form["email"]),
+            )
+        except InvalidInput as exc:
+            flash(str(exc), "danger")
+            return render_template("auth/signup.html", form=form), 400
+        # The same answer whether or not the address had an account: the email says which.
+        flash(
+            f"Thank you! We have sent a message to {form['email'].strip()} saying what comes "
+            "next. If your account is new, it is ready: log in below.",
+            "success",
+        )
+        return redirect(url_for("auth.login"), code=303)
     return render_template("auth/signup.html", form=form)
 
 
@@ -99,12 +189,21 @@ def login() -> Any:
     email = request.form.get("email", "")
     if request.method == "POST":
         c = _c()
+        checks = abuse_limits()
+        address, account = client_address(), email.strip().lower()
+        try:  # refused before the password is even checked: guessing stops here
+            checks.check(limits.LOGIN_ADDRESS, address)
+            checks.check(limits.LOGIN_ACCOUNT, account)
+        except RateLimited as exc:
+            return _limited("auth/login.html", exc, email=email)
         user = accounts.authenticate(
             c.uow(), c.hasher, c.clock, email=email, password=request.form.get("password", "")
         )
         if user is not None:
             _start_session(user.id)
             return redirect(_safe_next(request.args.get("next")))
+        checks.record(limits.LOGIN_ADDRESS, address)
+        checks.record(limits.LOGIN_ACCOUNT, account)
         flash("Wrong email address or password.", "danger")
         return render_template("auth/login.html", email=email), 401
     return render_template("auth/login.html", email=email)
@@ -112,6 +211,91 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str) and token:
+        c = _c()
+        sessions.end_session(c.uow(), c.clock, token)
     session.clear()
     flash("You have been logged out.", "info")
     return redirect(url_for("pages.home"))
+
+
+@bp.post("/profile/password")
+@login_required
+def change_password() -> Any:
+    """A new password, after the current one: every other session ends, this one stays."""
+    c = _c()
+    checks = abuse_limits()
+    back = url_for("pages.profile") + "#password"
+    # A stolen session must not become a way to guess the password: the log-in limit applies
+    # (RateLimited: the 429 page, with Retry-After).
+    checks.check(limits.LOGIN_ACCOUNT, g.user.email)
+    new_password = request.form.get("new_password", "")
+    if new_password != request.form.get("new_password_confirm", ""):
+        flash("The two new passwords do not match.", "danger")
+        return redirect(back, code=303)
+    try:
+        accounts.change_password(
+            c.uow(),
+            c.hasher,
+            c.clock,
+            user_id=g.user.id,
+            current_password=request.form.get("current_password", ""),
+            new_password=new_password,
+            keep_session_id=g.session_id,
+        )
+    except accounts.WrongPassword as exc:
+        checks.record(limits.LOGIN_ACCOUNT, g.user.email)
+        flash(str(exc), "danger")
+    except NotFound:
+        abort(404)
+    except InvalidInput as exc:
+        flash(str(exc), "danger")
+    else:
+        flash(
+            "Your password has been changed. Every other browser logged in to your account "
+            "has been logged out.",
+            "success",
+        )
+    return redirect(back, code=303)
+
+
+@bp.post("/profile/sessions/end-others")
+@login_required
+def end_other_sessions() -> Any:
+    c = _c()
+    ended = sessions.end_other_sessions(c.uow(), c.clock, g.user.id, g.session_id)
+    flash(
+        f"Logged out {ended} other session{'s' if ended != 1 else ''}; this browser stays "
+        "logged in.",
+        "success",
+    )
+    return redirect(url_for("pages.profile") + "#password", code=303)
+
+
+@bp.app_template_global("active_session_count")
+def _active_session_count() -> int:
+    if g.get("user") is None:
+        return 0
+    c = _c()
+    return len(sessions.list_sessions(c.uow(readonly=True), c.clock, session_policy(), g.user.id))
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        n, unit = seconds // 3600, "hour"
+    elif seconds % 60 == 0:
+        n, unit = seconds // 60, "minute"
+    else:
+        n, unit = seconds, "second"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+@bp.app_template_global("session_lifetime_text")
+def _session_lifetime_text() -> str:
+    return _duration(_c().settings.session_lifetime_seconds)
+
+
+@bp.app_template_global("session_idle_text")
+def _session_idle_text() -> str:
+    return _duration(_c().settings.session_idle_seconds)

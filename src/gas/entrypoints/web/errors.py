@@ -9,6 +9,8 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from gas.domain.errors import RateLimited
+
 log = logging.getLogger(__name__)
 
 TITLES = {
@@ -20,6 +22,7 @@ TITLES = {
     409: "Not available",
     410: "Link expired",
     413: "File too large",
+    429: "Too many requests",
     500: "Something went wrong",
     503: "Service unavailable",
 }
@@ -53,6 +56,11 @@ def register(app: Flask) -> None:
             "This form has expired or was not sent by this site. "
             "Please go back, reload the page and try again.",
         )
+
+    @app.errorhandler(RateLimited)
+    def rate_limited(exc: RateLimited) -> Any:
+        body, status = render_error(429, str(exc))
+        return body, status, {"Retry-After": str(exc.retry_after)}
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

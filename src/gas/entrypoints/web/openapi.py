@@ -261,8 +261,30 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["status"],
         "properties": {
-            "status": {"type": "string", "enum": ["ok", "error"]},
+            "status": {"type": "string", "enum": ["ok", "degraded", "error"]},
             "database": {"type": "string"},
+            "roles": {
+                "type": "object",
+                "description": "Under `gas serve`: each role (web, annotator, notifier, "
+                "archiver, restorer) as its supervisor sees it; `degraded` when one is not "
+                "running (e.g. crash-looping, with its last error).",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "state": {
+                            "type": "string",
+                            "enum": ["running", "restarting", "crash-looping", "stopped"],
+                        },
+                        "pid": {"type": ["integer", "null"]},
+                        "restarts": {"type": "integer"},
+                        "failures_in_a_row": {"type": "integer"},
+                        "last_exit": {"type": ["string", "null"]},
+                        "last_error": {"type": ["string", "null"]},
+                        "last_failure_at": {"type": ["string", "null"], "format": "date-time"},
+                        "next_restart_in_seconds": {"type": ["number", "null"]},
+                    },
+                },
+            },
         },
     },
 }
@@ -280,7 +302,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
     from gas.entrypoints.web.openapi_results import results_paths
     from gas.ports import JOB_SORTS
 
-    return {
+    document: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "GAS — Genomics Annotation Service API",
@@ -558,3 +580,37 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             "schemas": {**SCHEMAS, **RESULTS_SCHEMAS},
         },
     }
+    return with_request_guards(document)
+
+
+NOT_TEXT_400 = (
+    "A query parameter or body field contains characters that are not text (NUL or another "
+    "control character)."
+)
+TOO_MANY = {
+    "description": "Too many jobs submitted lately (`GAS_RATE_LIMIT_UPLOADS`), or too many "
+    "jobs of the caller PENDING or RUNNING at once (`GAS_MAX_JOBS_IN_FLIGHT`).",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    "content": {"application/json": {"schema": _ref("Error")}},
+}
+# The operations that create jobs, and so count against the abuse limits.
+RATE_LIMITED_OPERATIONS = {"submitJob", "rerunJob"}
+
+
+def with_request_guards(document: dict[str, Any]) -> dict[str, Any]:
+    """Every operation taking query parameters or a body may answer 400 for non-text
+    characters (gas.entrypoints.web.text_fields); the job-creating ones 429 (abuse limits)."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            queries = [p for p in operation.get("parameters", []) if p.get("in") == "query"]
+            if queries or "requestBody" in operation:
+                responses.setdefault("400", _error(NOT_TEXT_400))
+            if operation.get("operationId") in RATE_LIMITED_OPERATIONS:
+                responses.setdefault("429", TOO_MANY)
+    return document

@@ -17,7 +17,16 @@ from gas.services.results import FORMATS
 from gas.services.variants import DEFAULT_LIMIT, IMPACTS, MAX_LIMIT, SORTS
 
 MAX_NUMBER = 999_999_999_999  # the filters' whole numbers have at most 12 digits
-_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00]*$"}
+# text: no NUL or other control character (tab, line feed, carriage return excepted) or
+# non-character — what every request is held to (text_fields.py). (Lone surrogates, refused
+# too, cannot be sent in a URL at all; a range of them would make the pattern one that
+# Rust-based validators, and so schemathesis, cannot compile.)
+_TEXT = {
+    "type": "string",
+    "maxLength": 200,
+    "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
+    "\\ufffe\\uffff]*$",
+}
 
 FILTERS_TEXT = (
     "**Filters.** By default there is one row per ALT allele: its most severe transcript "
@@ -47,7 +56,7 @@ def _query(
     }
 
 
-_AT_MOST_200 = "at most 200 characters, without NUL."
+_AT_MOST_200 = "at most 200 characters of text."
 
 FILTER_PARAMETERS: list[dict[str, Any]] = [
     _query("gene", "A gene symbol, exactly (any case).", _TEXT, _AT_MOST_200),

@@ -28,11 +28,18 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from gas.adapters.billing import BillingError
 from gas.domain.assembly import JobAssembly, job_assembly
 from gas.domain.assembly import label as assembly_label
-from gas.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, UploadTooLarge
+from gas.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    UploadTooLarge,
+)
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.plans import Plan, human_size
 from gas.entrypoints.web import CONTENT_SECURITY_POLICY, MULTIPART_SLACK, container, csrf
-from gas.entrypoints.web.auth import login_required
+from gas.entrypoints.web.auth import abuse_limits, login_required
 from gas.entrypoints.web.errors import MESSAGES, render_error
 from gas.entrypoints.web.presenters import (
     AssemblyBadge,
@@ -43,7 +50,7 @@ from gas.entrypoints.web.presenters import (
     watch_status,
 )
 from gas.ports import JOB_SORTS, JobQuery
-from gas.services import accounts, deletion, jobs
+from gas.services import accounts, deletion, jobs, limits
 from gas.services.results import wait_text  # the words of a restore's wait, shared
 
 log = logging.getLogger(__name__)
@@ -278,6 +285,7 @@ def profile() -> Any:
 @login_required
 def create_token() -> Any:
     c = container()
+    abuse_limits().hit(limits.TOKENS, g.user.id)  # RateLimited: the 429 page, Retry-After
     token = accounts.create_api_token(
         c.uow(), c.clock, g.user.id, label=request.form.get("label", "")
     )
@@ -435,6 +443,7 @@ def annotate() -> Any:
     if upload is None or not upload.filename:
         return _render_annotate(error="Please choose a VCF file to annotate.", status=400)
     try:
+        abuse_limits().hit(limits.UPLOADS, g.user.id)
         job = jobs.submit_job(
             c.uow(),
             c.storage,
@@ -451,7 +460,15 @@ def annotate() -> Any:
         return _too_large(g.user.plan, limit)
     except InvalidInput as exc:
         return _render_annotate(error=str(exc), status=400)
+    except RateLimited as exc:  # too many uploads lately, or too many jobs in flight
+        return _annotate_refused(exc)
     return redirect(url_for("pages.received", job_id=job.id), code=303)
+
+
+def _annotate_refused(exc: RateLimited) -> Any:
+    """The Annotate page with why the upload was refused, 429 and Retry-After."""
+    page, status, headers = _render_annotate(error=str(exc), status=429)
+    return page, status, {**headers, "Retry-After": str(exc.retry_after)}
 
 
 def _too_large(plan: Plan, limit: int) -> Any:
@@ -503,6 +520,15 @@ def uploaded() -> Any:
             )
         return redirect(url_for("pages.received", job_id=job.id), code=303)
     try:
+        abuse_limits().hit(limits.UPLOADS, g.user.id)
+    except RateLimited as exc:
+        try:  # a replayed redirect of a job made already is not a new upload
+            job = jobs.get_job(c.uow(readonly=True), claims.job_id, g.user.id)
+        except (NotFound, Forbidden):
+            c.storage.delete(key)  # refused: keep nothing
+            return _annotate_refused(exc)
+        return redirect(url_for("pages.received", job_id=job.id), code=303)
+    try:
         job = jobs.register_uploaded_job(
             c.uow(),
             c.storage,
@@ -519,6 +545,8 @@ def uploaded() -> Any:
         return render_error(403, "This upload was started by another user.")
     except InvalidInput as exc:
         return _render_annotate(error=str(exc), status=400)
+    except RateLimited as exc:  # too many jobs in flight (the upload was deleted)
+        return _annotate_refused(exc)
     return redirect(url_for("pages.received", job_id=job.id), code=303)
 
 
@@ -688,6 +716,7 @@ def rerun(job_id: str) -> Any:
     """Annotate the job's stored input again, as a new job (under today's plan and reference
     data; optionally on another assembly)."""
     c = container()
+    abuse_limits().hit(limits.UPLOADS, g.user.id)  # RateLimited: the 429 page, Retry-After
     try:
         job = jobs.rerun_job(
             c.uow(),

@@ -1,0 +1,134 @@
+"""Server-side sessions (browser log-ins) and the rate-limit counters, over SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from gas.adapters.sql.tables import rate_limits, sessions
+from gas.ports import UserSession
+
+SWEEP_EVERY = 64  # on average one hit in this many also deletes expired counters
+
+
+def _session(row: sa.Row[Any]) -> UserSession:
+    m = row._mapping
+    return UserSession(
+        id=m["id"],
+        user_id=m["user_id"],
+        token_hash=m["token_hash"],
+        method=m["method"],
+        user_agent=m["user_agent"],
+        created_at=m["created_at"],
+        last_seen_at=m["last_seen_at"],
+        expires_at=m["expires_at"],
+        revoked_at=m["revoked_at"],
+    )
+
+
+class SqlSessionRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def add(self, session: UserSession) -> None:
+        self._c.execute(
+            sessions.insert().values(
+                id=session.id,
+                user_id=session.user_id,
+                token_hash=session.token_hash,
+                method=session.method,
+                user_agent=session.user_agent,
+                created_at=session.created_at,
+                last_seen_at=session.last_seen_at,
+                expires_at=session.expires_at,
+                revoked_at=session.revoked_at,
+            )
+        )
+
+    def get_by_hash(self, token_hash: str) -> UserSession | None:
+        row = self._c.execute(sessions.select().where(sessions.c.token_hash == token_hash)).first()
+        return _session(row) if row else None
+
+    def touch(self, session_id: str, when: datetime) -> None:
+        self._c.execute(
+            sessions.update()
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+            .values(last_seen_at=when)
+        )
+
+    def revoke(self, session_id: str, when: datetime) -> bool:
+        result = self._c.execute(
+            sessions.update()
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=when)
+        )
+        return result.rowcount == 1
+
+    def revoke_all_for_user(
+        self, user_id: str, when: datetime, *, except_id: str | None = None
+    ) -> int:
+        conditions = [sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None)]
+        if except_id is not None:
+            conditions.append(sessions.c.id != except_id)
+        result = self._c.execute(sessions.update().where(*conditions).values(revoked_at=when))
+        return int(result.rowcount)
+
+    def list_for_user(self, user_id: str) -> list[UserSession]:
+        query = (
+            sessions.select()
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            .order_by(sessions.c.created_at.desc(), sessions.c.id)
+        )
+        return [_session(row) for row in self._c.execute(query)]
+
+    def delete_ended(self, user_id: str, before: datetime) -> int:
+        result = self._c.execute(
+            sessions.delete().where(
+                sessions.c.user_id == user_id,
+                sa.or_(sessions.c.revoked_at < before, sessions.c.expires_at < before),
+            )
+        )
+        return int(result.rowcount)
+
+
+class SqlRateLimiter:
+    """Fixed-window counters in the database, so that every web process (and machine) counts
+    against the same limits. Each hit is one atomic upsert (``INSERT … ON CONFLICT DO UPDATE
+    … RETURNING``) in its own short transaction, committed whatever the request does next."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _insert(self) -> Any:
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(rate_limits)
+        return sqlite.insert(rate_limits)
+
+    def hit(self, key: str, window_seconds: int, now: float) -> int:
+        start = int(now // window_seconds) * window_seconds
+        insert = self._insert().values(
+            key=key, window_start=start, count=1, expires_at=start + window_seconds
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=[rate_limits.c.key, rate_limits.c.window_start],
+            set_={"count": rate_limits.c.count + 1},
+        ).returning(rate_limits.c.count)
+        with self._engine.begin() as conn:
+            count = int(conn.execute(upsert).scalar_one())
+            if random.randrange(SWEEP_EVERY) == 0:  # noqa: S311 - not for security
+                conn.execute(rate_limits.delete().where(rate_limits.c.expires_at < int(now)))
+        return count
+
+    def count(self, key: str, window_seconds: int, now: float) -> int:
+        start = int(now // window_seconds) * window_seconds
+        query = sa.select(rate_limits.c.count).where(
+            rate_limits.c.key == key, rate_limits.c.window_start == start
+        )
+        with self._engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+            value = conn.execute(query).scalar()
+        return int(value or 0)
