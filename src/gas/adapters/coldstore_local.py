@@ -53,6 +53,9 @@ class LocalColdStore:
         self._refuse_expedited = refuse_expedited
         self._now = now
 
+    def __repr__(self) -> str:
+        return f"LocalColdStore({str(self.root)!r})"
+
     # --- paths --------------------------------------------------------------------------------
     @property
     def _archives(self) -> Path:

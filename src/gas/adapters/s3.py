@@ -66,9 +66,7 @@ def abort_stale_uploads(
     and never less than a day ago (an upload of many parts may rightly take hours). A process
     that dies mid-upload leaves its parts stored, and billed, until the upload is aborted.
     Returns how many were aborted."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(
-        seconds=max(older_than, STALE_UPLOAD_SECONDS)
-    )
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=max(older_than, STALE_UPLOAD_SECONDS))
     full_prefix = f"{prefix}/" if prefix else ""
     aborted = 0
     for page in client.get_paginator("list_multipart_uploads").paginate(

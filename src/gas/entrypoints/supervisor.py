@@ -82,6 +82,7 @@ class Child:
     failures: int = 0  # in a row, each less than STABLE_SECONDS after its start
     fast_failures: int = 0  # in a row, each less than FAST_FAILURE_SECONDS after its start
     restart_at: float | None = None
+    restart_at_wall: float | None = None  # the same moment, wall-clock (for the status file)
     restarts: int = field(default=0)
     last_exit: str | None = None
     last_error: str | None = None
@@ -149,7 +150,6 @@ class Child:
         return "crash-looping" if self.failures >= CRASH_LOOP_FAILURES else "restarting"
 
     def status(self, now: float) -> dict[str, Any]:
-        wait = None if self.restart_at is None else max(0.0, self.restart_at - now)
         return {
             "state": self.state(now),
             "pid": self.process.pid if self.alive() and self.process is not None else None,
@@ -158,7 +158,7 @@ class Child:
             "last_exit": self.last_exit,
             "last_error": self.last_error,
             "last_failure_at": _iso(self.last_failure_at),
-            "next_restart_in_seconds": None if wait is None else round(wait, 1),
+            "next_restart_at": None if self.restart_at is None else _iso(self.restart_at_wall),
         }
 
 
@@ -239,6 +239,7 @@ class Supervisor:
                 return
             delay = self.restart_delay(child.failures)
             child.restart_at = now + delay
+            child.restart_at_wall = time.time() + delay
             if child.failures == CRASH_LOOP_FAILURES:
                 log.error(
                     "%s is crash-looping (%d failures in a row, last: %s); retrying with a "

@@ -42,8 +42,11 @@ FILTERS: list[dict[str, Any]] = [
     {"clinvar": "benign", "gene": "SG0008"},
     {"max_af": "0.1"},
     {"gene": "SG0019", "consequence": "synonymous_variant", "chrom": "1"},
+    {"q": "_"},  # LIKE's wildcards are plain characters in a search
     {"gene": "NO_SUCH_GENE"},
+    {"q": "%"},
 ]
+EMPTY = [{"gene": "NO_SUCH_GENE"}, {"q": "%"}]
 
 
 def _oracle_args(params: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +109,7 @@ def test_filters_agree_with_a_brute_force_filter_of_the_vcf(
 
 def test_a_small_filter_is_not_trivial(annotated: Annotated) -> None:
     """Guards the table above: the synthetic job has something for each filter to find."""
-    for params in FILTERS[1:-1]:
+    for params in [p for p in FILTERS[1:] if p not in EMPTY]:
         expected = brute_force(annotated.alleles, **_oracle_args(params))
         assert 0 < len(expected) < len(annotated.alleles), params
 

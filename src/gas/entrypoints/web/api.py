@@ -331,6 +331,8 @@ def _rerun_assembly() -> str | None:
             return None
         if not isinstance(body, dict):
             raise errors.InvalidInput('Send a JSON object, e.g. {"assembly": "GRCh37"}.')
+        if set(body) - {"assembly"}:
+            raise errors.InvalidInput('The only field of a re-run is "assembly".')
         value = body.get("assembly")
     else:
         value = request.form.get("assembly")

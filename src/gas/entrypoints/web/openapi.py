@@ -256,6 +256,7 @@ SCHEMAS: dict[str, Any] = {
                 "it from the header). Default: what was chosen for the original job.",
             }
         },
+        "additionalProperties": False,  # an unknown field is a 400, not silently ignored
     },
     "Health": {
         "type": "object",
@@ -281,7 +282,7 @@ SCHEMAS: dict[str, Any] = {
                         "last_exit": {"type": ["string", "null"]},
                         "last_error": {"type": ["string", "null"]},
                         "last_failure_at": {"type": ["string", "null"], "format": "date-time"},
-                        "next_restart_in_seconds": {"type": ["number", "null"]},
+                        "next_restart_at": {"type": ["string", "null"], "format": "date-time"},
                     },
                 },
             },
@@ -430,7 +431,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                             "schema": {
                                 "type": "string",
                                 "maxLength": MAX_SEARCH_LENGTH,
-                                "pattern": "^[^\\u0000]*$",
+                                "pattern": TEXT_PATTERN,
                             },
                         },
                         {
@@ -583,6 +584,10 @@ def openapi_document(server_url: str) -> dict[str, Any]:
     return with_request_guards(document)
 
 
+# Text only (gas.entrypoints.web.text_fields): no NUL or other control character (tab, line
+# feed and carriage return excepted) and no non-character. (Lone surrogates, refused too, cannot
+# be sent in a URL; a range of them makes a pattern Rust-based validators cannot compile.)
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\ufffe\\uffff]*$"
 NOT_TEXT_400 = (
     "A query parameter or body field contains characters that are not text (NUL or another "
     "control character)."
@@ -609,6 +614,12 @@ def with_request_guards(document: dict[str, Any]) -> dict[str, Any]:
         for operation in item.values():
             responses = operation.setdefault("responses", {})
             queries = [p for p in operation.get("parameters", []) if p.get("in") == "query"]
+            for parameter in queries:  # free text: say that it must be text
+                schema = parameter.get("schema", {})
+                if schema.get("type") == "string" and not {"pattern", "enum", "format"} & set(
+                    schema
+                ):
+                    schema["pattern"] = TEXT_PATTERN
             if queries or "requestBody" in operation:
                 responses.setdefault("400", _error(NOT_TEXT_400))
             if operation.get("operationId") in RATE_LIMITED_OPERATIONS:
