@@ -8,6 +8,7 @@ line with exit status 1, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import stat
 import threading
@@ -48,11 +49,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     bob, bob_headers = make_user(container, "bob@example.org")
     app = create_app(container)
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    url = f"http://127.0.0.1:{server.effective_port}"
+    # GAS_BASE_URL is the server's public address (links and redirects are built from it):
+    # known once the free port is, read by the app at each request
+    container.settings = dataclasses.replace(container.settings, base_url=url)
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
     try:
         yield {
-            "url": f"http://127.0.0.1:{server.effective_port}",
+            "url": url,
             "container": container,
             "app": app,
             "ada": ada,

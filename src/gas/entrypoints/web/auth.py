@@ -72,7 +72,8 @@ def load_logged_in_user() -> None:
     g.session_id = None
     if request.endpoint == "static" or request.path.startswith("/api/"):
         return  # static files need no user; the API authenticates by token
-    session.pop("user_id", None)  # the cookie of GAS before server-side sessions: not valid
+    if "user_id" in session:  # the cookie of GAS before server-side sessions: not valid
+        session.pop("user_id")
     token = session.get(SESSION_KEY)
     if not token or not isinstance(token, str):
         return
