@@ -21,7 +21,6 @@ order of the ANN entries), so that pages, downloads and the row shown for an all
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,13 +41,6 @@ _ORDER = {
 }
 #: the narrow columns of the keys step (everything an order or the best-row choice needs)
 _KEYS = "file_row_number, record, allele, top, severity, mane, canonical, coding, gene"
-#: the columns the free-text filter ``q`` looks in (``id`` holds the known-variant ids too)
-_TEXT_COLUMNS = ("gene", "id", "hgvsc", "hgvsp", "transcript")
-_HGVS_COLUMNS = ("hgvsc", "hgvsp")
-#: "rs" and a digit never occur in HGVS notation (no amino-acid code or keyword holds "rs",
-#: and none starts with "s" + a digit): such a search — an rs id — need not read the HGVS
-#: columns, the costliest to scan (long, unique strings)
-_NOT_HGVS = re.compile(r"rs[0-9]")
 _ANSWER = ", ".join(ANSWER_COLUMNS)
 
 
@@ -142,16 +134,9 @@ class DuckDBResults:
             where.append(f"impact IN ({', '.join('?' for _ in f.impacts)})")
             params.extend(f.impacts)
         if f.q:
-            needle = f.q.lower()
-            columns = [
-                c for c in _TEXT_COLUMNS if not (c in _HGVS_COLUMNS and _NOT_HGVS.search(needle))
-            ]
-            if any(ch in needle for ch in "%_\\"):  # LIKE's own characters: plain search
-                tests, value = [f"contains(lower({c}), ?)" for c in columns], needle
-            else:  # ILIKE (no lowercased copy of every string): ≈ 10 % faster
-                tests, value = [f"{c} ILIKE ?" for c in columns], f"%{needle}%"
-            where.append("(" + " OR ".join(tests) + ")")
-            params.extend([value] * len(columns))
+            # one lower-case column holds gene, transcript, HGVS and ID (results_store.py)
+            where.append("contains(search, ?)")
+            params.append(f.q.lower())
         return where, params
 
     def _keys(self, store: Path, f: VariantFilter) -> tuple[str, list[Any]]:
