@@ -109,6 +109,18 @@ class GasServer:
     def outbox(self) -> list[Path]:
         return sorted((self.data_dir / "outbox").glob("*.eml"))
 
+    def job_outbox(self) -> list[Path]:
+        """The outbox's emails about jobs — not those about the account itself (the welcome
+        after sign-up, …), whose subjects never name a job."""
+        import email
+        import email.policy
+
+        def subject(path: Path) -> str:
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            return str(message["Subject"])
+
+        return [path for path in self.outbox() if " job " in f" {subject(path)} "]
+
 
 @pytest.fixture
 def make_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., GasServer]]:

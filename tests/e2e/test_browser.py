@@ -148,7 +148,7 @@ def test_free_user_journey_in_the_browser(make_server, page: Page) -> None:  # t
     expect(page.get_by_test_id("log-text")).to_contain_text("Total: 2")
 
     # 5. The email.
-    mails = wait_for(server.outbox, 30, "the email")
+    mails = wait_for(server.job_outbox, 30, "the email")
     message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
     assert message["Subject"] == f"Results available for job {job_id}"
 
@@ -216,7 +216,7 @@ def test_a_grch37_file_is_detected_lifted_and_its_warnings_shown(make_server, pa
     expect(warnings.first).to_have_class(re.compile(r"\balert-warning\b"))
 
     # The email says it too.
-    mails = wait_for(server.outbox, 30, "the email")
+    mails = wait_for(server.job_outbox, 30, "the email")
     message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
     text = message.get_content()
     assert "Genome assembly: GRCh37 (detected: reference_sequence=" in text

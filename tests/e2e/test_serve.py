@@ -88,7 +88,7 @@ def test_sign_up_upload_complete_email_download(make_server) -> None:  # type: i
     assert seen <= {"PENDING", "RUNNING", None}
 
     # The "Results available" email, filed in the outbox as RFC 5322.
-    mails = wait_for(server.outbox, 30, "the email in the outbox")
+    mails = wait_for(server.job_outbox, 30, "the email in the outbox")
     message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
     assert message["Subject"] == f"Results available for job {job_id}"
     assert message["To"].addresses[0].addr_spec == "rosalind@example.org"

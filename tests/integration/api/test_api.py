@@ -142,6 +142,8 @@ def test_submit_follow_download_and_read_the_log(client, container, ada) -> None
         "self": f"http://gas.test/api/v1/jobs/{job['id']}",
         "results": f"http://gas.test/api/v1/jobs/{job['id']}/results",
         "log": f"http://gas.test/api/v1/jobs/{job['id']}/log",
+        "summary": f"http://gas.test/api/v1/jobs/{job['id']}/summary",
+        "variants": f"http://gas.test/api/v1/jobs/{job['id']}/variants",
         "html": f"http://gas.test/annotations/{job['id']}",
     }
     # the upload is stored under <user_id>/<job_id>~<file name>

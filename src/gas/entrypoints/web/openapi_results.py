@@ -24,8 +24,7 @@ MAX_NUMBER = 999_999_999_999  # the filters' whole numbers have at most 12 digit
 _TEXT = {
     "type": "string",
     "maxLength": 200,
-    "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
-    "\\ufffe\\uffff]*$",
+    "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\ufffe\\uffff]*$",
 }
 
 FILTERS_TEXT = (
