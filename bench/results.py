@@ -99,7 +99,12 @@ def _job(c: Container, work: Path, bundle: Path, vcf: Path) -> tuple[Any, str, s
         return user, saved["token"], saved["job_id"]
     email = "bench@example.org"
     user = accounts.register(
-        c.uow(), c.hasher, c.clock, email=email, password="correct horse battery staple 7x", plan=Plan.PREMIUM
+        c.uow(),
+        c.hasher,
+        c.clock,
+        email=email,
+        password="correct horse battery staple 7x",
+        plan=Plan.PREMIUM,
     )
     token = accounts.create_api_token(c.uow(), c.clock, user.id, label="bench")
     with open(vcf, "rb") as fh:

@@ -39,7 +39,15 @@ from gas.domain import events
 from gas.domain.errors import Conflict
 from gas.domain.jobs import Job, JobStatus, ResultsState
 from gas.domain.users import User
-from gas.ports import ApiToken, Delivery, JobPage, JobQuery, ObjectTooLarge, UserSession
+from gas.ports import (
+    AccountToken,
+    ApiToken,
+    Delivery,
+    JobPage,
+    JobQuery,
+    ObjectTooLarge,
+    UserSession,
+)
 
 # --- clock ----------------------------------------------------------------------------------
 
@@ -311,6 +319,7 @@ class Tables:
     jobs: dict[str, Job] = field(default_factory=dict)
     tokens: dict[str, ApiToken] = field(default_factory=dict)
     sessions: dict[str, UserSession] = field(default_factory=dict)
+    account_tokens: dict[str, AccountToken] = field(default_factory=dict)
     notifications: dict[str, datetime] = field(default_factory=dict)
     billing_events: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
@@ -410,6 +419,12 @@ class FakeUserRepository:
                 return copy.deepcopy(user)
         return None
 
+    def get_by_oidc_subject(self, subject: str) -> User | None:
+        for user in self._rows.values():
+            if user.oidc_subject == subject:
+                return copy.deepcopy(user)
+        return None
+
     def get_by_billing_customer(self, customer_id: str) -> User | None:
         for user in self._rows.values():
             if user.billing_customer_id == customer_id:
@@ -424,6 +439,9 @@ class FakeUserRepository:
         stored = _stored(copy.deepcopy(user))
         stored.created_at = self._rows[user.id].created_at  # never changes
         self._rows[user.id] = stored
+
+    def delete(self, user_id: str) -> bool:
+        return self._rows.pop(user_id, None) is not None
 
 
 class FakeJobRepository:
@@ -528,6 +546,12 @@ class FakeTokenRepository:
             reverse=True,
         )
 
+    def delete_for_user(self, user_id: str) -> int:
+        ids = [t.id for t in self._rows.values() if t.user_id == user_id]
+        for token_id in ids:
+            del self._rows[token_id]
+        return len(ids)
+
     def revoke(self, token_id: str, user_id: str, when: datetime) -> bool:
         token = self._rows.get(token_id)
         if token is None or token.user_id != user_id or token.revoked_at is not None:
@@ -587,6 +611,48 @@ class FakeSessionRepository:
             del self._rows[session_id]
         return len(ended)
 
+    def delete_for_user(self, user_id: str) -> int:
+        ids = [s.id for s in self._rows.values() if s.user_id == user_id]
+        for session_id in ids:
+            del self._rows[session_id]
+        return len(ids)
+
+
+class FakeAccountTokenRepository:
+    def __init__(self, rows: dict[str, AccountToken]) -> None:
+        self._rows = rows
+
+    def add(self, token: AccountToken) -> None:
+        if token.id in self._rows or self.get_by_hash(token.token_hash) is not None:
+            raise KeyError("duplicate account token")
+        self._rows[token.id] = token
+
+    def get_by_hash(self, token_hash: str) -> AccountToken | None:
+        return next((t for t in self._rows.values() if t.token_hash == token_hash), None)
+
+    def use(self, token_id: str, when: datetime) -> bool:
+        token = self._rows.get(token_id)
+        if token is None or token.used_at is not None or token.expires_at <= when:
+            return False
+        self._rows[token_id] = dataclasses.replace(token, used_at=when)
+        return True
+
+    def use_all_for_user(self, user_id: str, purpose: str, when: datetime) -> int:
+        ids = [
+            t.id
+            for t in self._rows.values()
+            if t.user_id == user_id and t.purpose == purpose and t.used_at is None
+        ]
+        for token_id in ids:
+            self._rows[token_id] = dataclasses.replace(self._rows[token_id], used_at=when)
+        return len(ids)
+
+    def delete_for_user(self, user_id: str) -> int:
+        ids = [t.id for t in self._rows.values() if t.user_id == user_id]
+        for token_id in ids:
+            del self._rows[token_id]
+        return len(ids)
+
 
 class FakeRateLimiter:
     """Fixed-window counters in a dict (the SQL adapter keeps them in a table)."""
@@ -637,6 +703,7 @@ class FakeUnitOfWork:
     jobs: ports.JobRepository
     tokens: ports.TokenRepository
     sessions: ports.SessionRepository
+    account_tokens: ports.AccountTokenRepository
     notifications: ports.NotificationLog
     billing_events: ports.BillingEventLog
 
@@ -663,6 +730,7 @@ class FakeUnitOfWork:
         self.jobs = FakeJobRepository(self._work.jobs)
         self.tokens = FakeTokenRepository(self._work.tokens)
         self.sessions = FakeSessionRepository(self._work.sessions)
+        self.account_tokens = FakeAccountTokenRepository(self._work.account_tokens)
         self.notifications = FakeNotificationLog(self._work.notifications)
         self.billing_events = FakeBillingEventLog(self._work.billing_events)
         self._pending = []
@@ -677,13 +745,21 @@ class FakeUnitOfWork:
         if self.db.fail_commits > 0:
             self.db.fail_commits -= 1
             raise CommitFailed("the database refused the commit")
-        for table in ("jobs", "tokens"):  # the foreign keys to users
+        for table in ("jobs", "tokens", "account_tokens"):  # the foreign keys to users
             rows, earlier = getattr(work, table), getattr(base, table)
             for key, row in rows.items():
                 if row.user_id not in work.users and earlier.get(key) != row:
                     raise FakeIntegrityError(f"{table} {key}: no user {row.user_id}")
         changed: dict[str, frozenset[str]] = {}
-        for name in ("users", "jobs", "tokens", "sessions", "notifications", "billing_events"):
+        for name in (
+            "users",
+            "jobs",
+            "tokens",
+            "sessions",
+            "account_tokens",
+            "notifications",
+            "billing_events",
+        ):
             before: dict[str, Any] = getattr(base, name)
             after: dict[str, Any] = getattr(work, name)
             committed: dict[str, Any] = getattr(self.db.committed, name)

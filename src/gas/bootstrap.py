@@ -233,8 +233,11 @@ def build(settings: Settings | None = None, *, migrate: bool = True, **overrides
             premium_max_upload_bytes=settings.premium_max_upload_bytes,
             free_retention_seconds=settings.free_retention_seconds,
             max_jobs_in_flight=settings.max_jobs_in_flight,
+            require_verified_email=settings.require_verified_email,
         ),
-        mail_settings=MailSettings(base_url=settings.base_url, sender=settings.mail_from),
+        mail_settings=MailSettings(
+            base_url=settings.base_url, sender=settings.mail_from, secret=settings.secret_key
+        ),
         cold=cold,
         billing=billing,
         outbox=outbox,

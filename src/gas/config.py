@@ -22,6 +22,36 @@ class ConfigError(ValueError):
     """A setting has a value GAS cannot use; the message names the variable."""
 
 
+def _oidc_issuer(env: Mapping[str, str]) -> str | None:
+    """GAS_OIDC_ISSUER: https, or http only on a loopback address (a provider in a test)."""
+    raw = (env.get("GAS_OIDC_ISSUER") or "").strip().rstrip("/")
+    if not raw:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    if not parts.hostname or parts.scheme not in {"https", "http"}:
+        raise ConfigError(f"GAS_OIDC_ISSUER must be an https:// URL, got {raw!r}")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ConfigError(
+            f"GAS_OIDC_ISSUER must be https:// (http:// only on a loopback address), got {raw!r}"
+        )
+    if not env.get("GAS_OIDC_CLIENT_ID"):
+        raise ConfigError("GAS_OIDC_ISSUER needs GAS_OIDC_CLIENT_ID")
+    return raw
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -151,6 +181,17 @@ class Settings:
     # (OWASP ASVS level 2: 12 hours, 30 minutes)
     session_lifetime_seconds: int = 12 * 3600
     session_idle_seconds: int = 30 * 60
+    # how long a password-reset link works, and an email-verification link
+    password_reset_seconds: int = 3600
+    email_verification_seconds: int = 3 * 86400
+    # whether accounts must verify their email address before submitting jobs
+    require_verified_email: bool = False
+    # OpenID Connect log-in (off without an issuer) and whether local accounts exist
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_label: str = "Log in with Globus"
+    local_accounts: bool = True
     # abuse limits (see RATE_LIMIT_DEFAULTS; None: off) and the jobs one user may have
     # PENDING or RUNNING at once (0: no cap)
     rate_limits: Mapping[str, tuple[int, int] | None] = field(
@@ -196,6 +237,8 @@ class Settings:
         if billing not in {"off", "stripe"}:
             raise ConfigError(f"GAS_BILLING must be 'off' or 'stripe', got {billing!r}")
         secret = env.get("GAS_SECRET_KEY") or _secret_key(data_dir)
+        if not _bool(env, "GAS_LOCAL_ACCOUNTS", True) and not _oidc_issuer(env):
+            raise ConfigError("GAS_LOCAL_ACCOUNTS=false needs GAS_OIDC_ISSUER: nobody could log in")
         if billing == "stripe":
             missing = [
                 name
@@ -227,6 +270,14 @@ class Settings:
             secure_cookies=_bool(env, "GAS_SECURE_COOKIES", base_url.startswith("https://")),
             session_lifetime_seconds=_int(env, "GAS_SESSION_LIFETIME_SECONDS", 12 * 3600, 60),
             session_idle_seconds=_int(env, "GAS_SESSION_IDLE_SECONDS", 30 * 60, 60),
+            password_reset_seconds=_int(env, "GAS_PASSWORD_RESET_SECONDS", 3600, 60),
+            email_verification_seconds=_int(env, "GAS_EMAIL_VERIFICATION_SECONDS", 3 * 86400, 60),
+            require_verified_email=_bool(env, "GAS_REQUIRE_VERIFIED_EMAIL", False),
+            oidc_issuer=_oidc_issuer(env),
+            oidc_client_id=env.get("GAS_OIDC_CLIENT_ID") or None,
+            oidc_client_secret=env.get("GAS_OIDC_CLIENT_SECRET") or None,
+            oidc_label=(env.get("GAS_OIDC_LABEL") or "Log in with Globus").strip()[:100],
+            local_accounts=_bool(env, "GAS_LOCAL_ACCOUNTS", True),
             rate_limits=_rate_limits(env),
             max_jobs_in_flight=_int(env, "GAS_MAX_JOBS_IN_FLIGHT", 50, 0),
             download_url_ttl_seconds=_int(env, "GAS_DOWNLOAD_URL_TTL_SECONDS", 300, 1),

@@ -41,7 +41,11 @@ class UserRepository(Protocol):
 
     def get_by_email(self, email: str) -> User | None: ...
     def get_by_billing_customer(self, customer_id: str) -> User | None: ...
+    def get_by_oidc_subject(self, subject: str) -> User | None: ...
     def save(self, user: User) -> None: ...
+    def delete(self, user_id: str) -> bool:
+        """Remove the user's row (their jobs, tokens and sessions must be gone first)."""
+        ...
 
 
 # How My Annotations (and the API's list) can order a user's jobs.
@@ -123,6 +127,7 @@ class TokenRepository(Protocol):
     def touch(self, token_id: str, when: datetime) -> None: ...
     def list_for_user(self, user_id: str) -> list[ApiToken]: ...
     def revoke(self, token_id: str, user_id: str, when: datetime) -> bool: ...
+    def delete_for_user(self, user_id: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,8 @@ class SessionRepository(Protocol):
         """Forget the user's sessions revoked or expired before ``before``."""
         ...
 
+    def delete_for_user(self, user_id: str) -> int: ...
+
 
 class RateLimiter(Protocol):
     """Windowed counters shared by every web process (their state is in the database)."""
@@ -193,6 +200,34 @@ class BillingEventLog(Protocol):
     def record(self, event_id: str, kind: str, when: datetime) -> None: ...
 
 
+@dataclass(frozen=True)
+class AccountToken:
+    """A single-use, expiring proof sent by email (``purpose``: "reset", a password reset).
+    Only the token's SHA-256 is stored; ``used_at`` is set when it is spent (or superseded)."""
+
+    id: str
+    user_id: str
+    purpose: str
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class AccountTokenRepository(Protocol):
+    def add(self, token: AccountToken) -> None: ...
+    def get_by_hash(self, token_hash: str) -> AccountToken | None: ...
+    def use(self, token_id: str, when: datetime) -> bool:
+        """Spend the token: True only for the one call that finds it unused and unexpired."""
+        ...
+
+    def use_all_for_user(self, user_id: str, purpose: str, when: datetime) -> int:
+        """Spend every unused token of the user for ``purpose`` (a newer one supersedes them)."""
+        ...
+
+    def delete_for_user(self, user_id: str) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: repositories plus the outbox of messages published in it.
 
@@ -204,6 +239,7 @@ class UnitOfWork(Protocol):
     jobs: JobRepository
     tokens: TokenRepository
     sessions: SessionRepository
+    account_tokens: AccountTokenRepository
     notifications: NotificationLog
     billing_events: BillingEventLog
 
@@ -415,4 +451,9 @@ class Billing(Protocol):
     def parse_webhook(self, payload: bytes, headers: dict[str, str]) -> BillingEvent | None:
         """Verify and decode a webhook; None for events GAS does not act on. Raises
         InvalidWebhook."""
+        ...
+
+    def forget_customer(self, user: User) -> None:
+        """Before the account is deleted: cancel every subscription of the user at once and
+        delete them as a customer of the provider (nothing to do without one)."""
         ...

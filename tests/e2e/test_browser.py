@@ -221,3 +221,39 @@ def test_a_grch37_file_is_detected_lifted_and_its_warnings_shown(make_server, pa
     text = message.get_content()
     assert "Genome assembly: GRCh37 (detected: reference_sequence=" in text
     assert "lifted to GRCh38 for annotation" in text and "Assembly warnings:" in text
+
+
+def test_log_in_with_openid_connect_in_the_browser(make_server, page: Page) -> None:  # type: ignore[no-untyped-def]
+    """The OIDC journey in Chromium, against a real OpenID provider run locally: the button,
+    the provider's page, back to GAS logged in with an account made from the identity."""
+    import requests
+
+    oidc_provider_mock = pytest.importorskip("oidc_provider_mock")
+    with oidc_provider_mock.run_server_in_thread(require_nonce=True) as provider:
+        issuer = f"http://localhost:{provider.server_port}"
+        claims = {
+            "email": "rosalind@kcl.example.org",
+            "email_verified": True,
+            "name": "Rosalind Franklin",
+            "institution": "King's College London",
+        }
+        assert requests.put(f"{issuer}/users/rosalind", json=claims, timeout=10).ok
+        server = make_server(
+            GAS_OIDC_ISSUER=issuer,
+            GAS_OIDC_CLIENT_ID="gas-browser-test",
+            GAS_OIDC_CLIENT_SECRET="gas-browser-secret",
+        )
+        server.start("web")
+        page.goto(server.url + "/login")
+        button = page.get_by_test_id("oidc-login")
+        expect(button).to_have_text("Log in with Globus")
+        button.click()
+        page.wait_for_url(f"{issuer}/oauth2/authorize*")
+        page.fill("input[name=sub]", "rosalind")
+        page.get_by_role("button", name="Authorize").click()
+        expect(page.get_by_test_id("logout")).to_be_visible()
+        page.goto(server.url + "/profile")
+        expect(page.get_by_test_id("profile-email")).to_have_value("rosalind@kcl.example.org")
+        expect(page.get_by_test_id("profile-name")).to_have_value("Rosalind Franklin")
+        expect(page.get_by_test_id("profile-institution")).to_have_value("King's College London")
+        expect(page.get_by_test_id("unverified-banner")).to_have_count(0)  # the provider vouched

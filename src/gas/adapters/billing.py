@@ -29,6 +29,9 @@ class BillingOff:
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> BillingEvent | None:
         raise InvalidWebhook("billing is off: no webhooks are accepted")
 
+    def forget_customer(self, user: User) -> None:
+        """Nothing to cancel: without a provider, Premium is only the plan in the database."""
+
 
 def billing_from_settings(settings: Settings) -> Billing:
     if settings.billing == "stripe":

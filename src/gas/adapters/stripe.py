@@ -120,7 +120,19 @@ class StripeBilling:
         )
         return _url_of(session, "portal session")
 
-    def _post(self, path: str, form: Mapping[str, str]) -> dict[str, Any]:
+    def forget_customer(self, user: User) -> None:
+        """Delete the user's Stripe customer, which cancels their subscriptions at once (no
+        proration, no further invoices). Already gone: nothing to do."""
+        if not user.billing_customer_id:
+            return
+        try:
+            self._post(f"/v1/customers/{user.billing_customer_id}", {}, method="DELETE")
+        except StripeError as exc:
+            if exc.status == 404:
+                return
+            raise
+
+    def _post(self, path: str, form: Mapping[str, str], *, method: str = "POST") -> dict[str, Any]:
         headers = {
             "Authorization": f"Bearer {self._secret_key}",
             "Idempotency-Key": str(uuid.uuid4()),  # the same key for the retry
@@ -130,18 +142,20 @@ class StripeBilling:
         response: requests.Response | None = None
         for attempt in (1, 2):
             try:
-                response = self._session.post(
-                    url, data=dict(form), headers=headers, timeout=TIMEOUT
+                response = self._session.request(
+                    method, url, data=dict(form), headers=headers, timeout=TIMEOUT
                 )
             except requests.RequestException as exc:
-                log.warning("stripe: POST %s failed (attempt %d): %s", path, attempt, exc)
+                log.warning("stripe: %s %s failed (attempt %d): %s", method, path, attempt, exc)
                 if attempt == 2:
                     raise StripeError(
                         f"Stripe could not be reached: {exc.__class__.__name__}"
                     ) from exc
                 continue
             if response.status_code in RETRY_STATUSES and attempt == 1:
-                log.warning("stripe: POST %s answered %d; retrying", path, response.status_code)
+                log.warning(
+                    "stripe: %s %s answered %d; retrying", method, path, response.status_code
+                )
                 continue
             break
         assert response is not None
@@ -159,7 +173,12 @@ class StripeBilling:
             message = str(err.get("message") or f"HTTP {response.status_code}")
             code = err.get("code") or err.get("type")
             log.error(
-                "stripe: POST %s refused (%d %s): %s", path, response.status_code, code, message
+                "stripe: %s %s refused (%d %s): %s",
+                method,
+                path,
+                response.status_code,
+                code,
+                message,
             )
             raise StripeError(
                 f"Stripe refused the request: {message}",

@@ -15,6 +15,10 @@ class Forbidden(DomainError):
     pass
 
 
+class EmailNotVerified(Forbidden):
+    """Jobs need a verified email address (GAS_REQUIRE_VERIFIED_EMAIL) and this one is not."""
+
+
 class Conflict(DomainError):
     pass
 

@@ -20,6 +20,8 @@ class PlanPolicy:
     free_retention_seconds: int
     # the jobs one user may have PENDING or RUNNING at once, whatever the plan (0: no cap)
     max_jobs_in_flight: int = 0
+    # whether an account must have verified its email address to submit jobs
+    require_verified_email: bool = False
 
     def max_upload_bytes(self, plan: Plan) -> int:
         if plan is Plan.PREMIUM:

@@ -103,6 +103,12 @@ class User:
     updated_at: datetime
     billing_customer_id: str | None = None
     billing_event_at: datetime | None = None  # the newest billing event applied
+    email_verified_at: datetime | None = None  # when the owner proved the address is theirs
+    oidc_subject: str | None = None  # "<issuer> <sub>": the identity-provider log-in linked
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
     @property
     def is_premium(self) -> bool:

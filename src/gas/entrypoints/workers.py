@@ -235,6 +235,9 @@ def notifier_handlers(c: Container) -> dict[str, Handler]:
             kind=d.payload["kind"],
             notice_id=d.payload["id"],
             at=d.payload.get("at"),
+            link_id=d.payload.get("link_id"),
+            address=d.payload.get("address"),
+            name=d.payload.get("name"),
         )
 
     return {

@@ -1,5 +1,6 @@
 """Emails about the account itself: the welcome after sign-up, the notice to the owner of an
-address someone tried to sign up with again, the word that the password was changed.
+address someone tried to sign up with again, the word that the password was changed, the
+password-reset link.
 
 They are announced with ``account.notice`` inside the transaction that did the thing (so a
 sign-up and its email commit together, and sending never slows the answer or tells, by its
@@ -14,6 +15,7 @@ from datetime import datetime
 from email.message import EmailMessage
 
 from gas.domain import events
+from gas.domain.plans import Plan
 from gas.domain.users import User
 from gas.ports import Clock, Mailer, UnitOfWork
 from gas.services.notify import MailSettings, _message
@@ -23,17 +25,46 @@ log = logging.getLogger(__name__)
 WELCOME = "welcome"
 SIGNUP_EXISTING = "signup_existing"  # someone signed up with the address of an account
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a kind of notice, not a secret
-KINDS = (WELCOME, SIGNUP_EXISTING, PASSWORD_CHANGED)
+PASSWORD_RESET = "password_reset"  # noqa: S105 - the email with a reset link
+VERIFY_EMAIL = "verify_email"  # the verification link, sent again
+VERIFY_NEW_EMAIL = "verify_new_email"  # to the new address of a change of email
+EMAIL_CHANGED = "email_changed"  # to the old address, once the change is done
+GOODBYE = "goodbye"  # the account was deleted (sent to the address it had)
+KINDS = (
+    GOODBYE,
+    WELCOME,
+    SIGNUP_EXISTING,
+    PASSWORD_CHANGED,
+    PASSWORD_RESET,
+    VERIFY_EMAIL,
+    VERIFY_NEW_EMAIL,
+    EMAIL_CHANGED,
+)
 
 
-def announce(uow: UnitOfWork, user_id: str, kind: str, when: datetime) -> None:
-    """Queue the ``kind`` email to ``user_id`` in the caller's unit of work (which commits)."""
+def announce(
+    uow: UnitOfWork,
+    user_id: str,
+    kind: str,
+    when: datetime,
+    *,
+    link_id: str | None = None,
+    address: str | None = None,
+    name: str | None = None,
+) -> None:
+    """Queue the ``kind`` email to ``user_id`` in the caller's unit of work (which commits).
+    ``link_id``: the row the email's link is derived from (never the link's token);
+    ``address``: send to this address rather than the account's (a change of email)."""
     if kind not in KINDS:
         raise ValueError(f"unknown account notice {kind!r}")
-    uow.publish(
-        events.ACCOUNT_NOTICE,
-        {"user_id": user_id, "kind": kind, "id": str(uuid.uuid4()), "at": when.isoformat()},
-    )
+    payload = {"user_id": user_id, "kind": kind, "id": str(uuid.uuid4()), "at": when.isoformat()}
+    if link_id is not None:
+        payload["link_id"] = link_id
+    if address is not None:
+        payload["address"] = address
+    if name is not None:
+        payload["name"] = name
+    uow.publish(events.ACCOUNT_NOTICE, payload)
 
 
 def _when(text: str | None) -> str:
@@ -46,16 +77,86 @@ def _when(text: str | None) -> str:
 
 
 def notice_message(
-    settings: MailSettings, user: User, kind: str, at: str | None = None
+    settings: MailSettings,
+    user: User,
+    kind: str,
+    at: str | None = None,
+    link_id: str | None = None,
+    address: str | None = None,
 ) -> EmailMessage:
+    from gas.services import email_verification as ev
+
     login = f"{settings.base_url}/login"
+    if kind == GOODBYE:
+        return _message(
+            settings,
+            ev.with_address(user, address),
+            "Your GAS account has been deleted",
+            f"Your GAS account {address or user.email} was deleted ({_when(at)}), as you "
+            "asked: your annotation jobs and their files, your API tokens and your log-ins "
+            "are gone, and any Premium subscription was cancelled.\n\n"
+            "Thank you for using GAS. If you did not ask for this, please tell your GAS "
+            "administrator.",
+        )
+    if kind == VERIFY_EMAIL:
+        return _message(
+            settings,
+            user,
+            "Verify your email address for GAS",
+            f"Please confirm that {user.email} is the address of your GAS account by opening "
+            f"this link:\n{ev.verify_url(settings.base_url, settings.secret, user.id, user.email)}"
+            "\n\nThe link works for a limited time. If you did not sign up for GAS, you can "
+            "ignore this message.",
+        )
+    if kind == VERIFY_NEW_EMAIL:
+        if not address:
+            raise ValueError("a change of email needs the new address")
+        url = ev.verify_url(settings.base_url, settings.secret, user.id, address, ev.CHANGE)
+        return _message(
+            settings,
+            ev.with_address(user, address),
+            "Confirm the new email address of your GAS account",
+            f"Someone logged in to the GAS account {user.email} asked to change its email "
+            f"address to {address}. To make the change, open this link:\n{url}\n\n"
+            "Nothing changes until the link is opened; it works for a limited time. If you "
+            "did not ask, you can ignore this message.",
+        )
+    if kind == EMAIL_CHANGED:
+        return _message(
+            settings,
+            ev.with_address(user, address),
+            "The email address of your GAS account was changed",
+            f"The email address of your GAS account was changed from {address} to "
+            f"{user.email} ({_when(at)}). Emails about the account now go to the new address."
+            "\n\nIf you did not change it, someone else has access to your account: please "
+            "tell your GAS administrator at once.",
+        )
+    if kind == PASSWORD_RESET:
+        from gas.services.password_reset import reset_url
+
+        if not link_id:
+            raise ValueError("a password-reset notice needs its link_id")
+        return _message(
+            settings,
+            user,
+            "Reset your GAS password",
+            f"Someone — perhaps you — asked to reset the password of the GAS account "
+            f"{user.email} ({_when(at)}). To choose a new password, open this link:\n"
+            f"{reset_url(settings.base_url, settings.secret, link_id)}\n\n"
+            "The link works once, and only for a short while; asking again makes the links "
+            "sent before stop working. Setting a new password logs out every browser logged "
+            "in to the account.\n\n"
+            "If you did not ask, you can ignore this message: your password is unchanged.",
+        )
     if kind == WELCOME:
         return _message(
             settings,
             user,
             "Welcome to GAS",
-            f"Your GAS account for {user.email} is ready. Log in to annotate your first VCF "
-            f"file:\n{login}\n\n"
+            f"Your GAS account for {user.email} is ready. Please confirm that this address is "
+            "yours by opening this link (it works for a limited time):\n"
+            f"{ev.verify_url(settings.base_url, settings.secret, user.id, user.email)}\n\n"
+            f"Log in to annotate your first VCF file:\n{login}\n\n"
             "If you did not sign up for GAS, someone else used your email address; you can "
             "ignore this message.",
         )
@@ -93,6 +194,9 @@ def notify_account(
     kind: str,
     notice_id: str,
     at: str | None = None,
+    link_id: str | None = None,
+    address: str | None = None,
+    name: str | None = None,
 ) -> bool:
     """Send one account notice (once, even when its message is delivered again). Returns
     whether an email was sent."""
@@ -101,10 +205,22 @@ def notify_account(
         if uow.notifications.was_sent(key):
             return False
         user = uow.users.get(user_id)
+    if user is None and kind == GOODBYE and address:  # the account is gone by now
+        now = clock.now()
+        user = User(
+            id=user_id,
+            email=address,
+            name=name or "",
+            institution="",
+            plan=Plan.FREE,
+            password_hash=None,
+            created_at=now,
+            updated_at=now,
+        )
     if user is None:
         log.warning("notify: user %s no longer exists; %s notice dropped", user_id, kind)
         return False
-    mailer.send(notice_message(settings, user, kind, at))
+    mailer.send(notice_message(settings, user, kind, at, link_id, address))
     with uow:
         if not uow.notifications.was_sent(key):
             uow.notifications.record(key, clock.now())

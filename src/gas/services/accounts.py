@@ -32,9 +32,11 @@ def register(
     name: str = "",
     institution: str = "",
     plan: Plan = Plan.FREE,
+    email_verified: bool = False,
 ) -> User:
     """Create an account. ``password=None`` makes an account that can only log in through an
-    identity provider."""
+    identity provider; ``email_verified``: the address is known to be the user's (an
+    administrator made the account, or an identity provider vouches for it)."""
     email = normalize_email(email)
     name, institution = _profile_field(name), _profile_field(institution)
     if password is not None:
@@ -52,6 +54,7 @@ def register(
             password_hash=hasher.hash(password) if password is not None else None,
             created_at=now,
             updated_at=now,
+            email_verified_at=now if email_verified else None,
         )
         uow.users.add(user)
         uow.commit()

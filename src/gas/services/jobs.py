@@ -12,6 +12,7 @@ from gas.domain import events
 from gas.domain.assembly import AUTO, CHOICES
 from gas.domain.errors import (
     Conflict,
+    EmailNotVerified,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -46,7 +47,15 @@ def upload_limit(uow: UnitOfWork, policy: PlanPolicy, user_id: str) -> tuple[Pla
         user = uow.users.get(user_id)
     if user is None:
         raise NotFound("No such user.")
+    if policy.require_verified_email and not user.email_verified:
+        raise EmailNotVerified(UNVERIFIED_MESSAGE.format(email=user.email))
     return user.plan, policy.max_upload_bytes(user.plan)
+
+
+UNVERIFIED_MESSAGE = (
+    "Please verify your email address before submitting jobs: follow the link in the email we "
+    "sent to {email} (your Profile page can send it again)."
+)
 
 
 # What a user refused for having too many jobs in flight is told to wait before trying again.

@@ -4,7 +4,7 @@ even when the event is delivered again."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formataddr
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 class MailSettings:
     base_url: str
     sender: str
+    # the site's secret (GAS_SECRET_KEY): the links of account emails are derived from it
+    secret: str = field(default="", repr=False)
 
 
 def job_url(settings: MailSettings, job_id: str) -> str:

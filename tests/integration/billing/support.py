@@ -35,6 +35,7 @@ class FakeStripe:
     url: str = ""
     requests: list[RecordedRequest] = field(default_factory=list)
     failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    deleted_customers: list[str] = field(default_factory=list)
 
     def answer(self, req: RecordedRequest) -> tuple[int, dict[str, Any]]:
         if req.headers.get("authorization") != f"Bearer {SECRET_KEY}":
@@ -62,6 +63,14 @@ class FakeStripe:
                 "mode": req.form["mode"],
                 "url": f"https://checkout.stripe.test/c/pay/{session_id}",
             }
+        if req.method == "DELETE" and req.path.startswith("/v1/customers/"):
+            customer = req.path.rpartition("/")[2]
+            if customer in self.deleted_customers:
+                return 404, _error(
+                    "invalid_request_error", "No such customer", code="resource_missing"
+                )
+            self.deleted_customers.append(customer)
+            return 200, {"id": customer, "object": "customer", "deleted": True}
         if req.path == "/v1/billing_portal/sessions":
             if not req.form.get("customer"):
                 return 400, _error("invalid_request_error", "Missing required param: customer.")
@@ -92,12 +101,15 @@ def serve_fake_stripe() -> tuple[FakeStripe, ThreadingHTTPServer, threading.Thre
     fake = FakeStripe()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_DELETE(self) -> None:  # noqa: N802 - http.server's naming
+            self.do_POST("DELETE")
+
+        def do_POST(self, method: str = "POST") -> None:  # noqa: N802 - http.server's naming
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode()
             form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
             req = RecordedRequest(
-                method="POST",
+                method=method,
                 path=self.path,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 form=form,

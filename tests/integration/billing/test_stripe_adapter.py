@@ -253,6 +253,23 @@ def test_a_known_customer_is_reused(fake_stripe: FakeStripe) -> None:
     assert form["customer"] == "cus_known" and "customer_email" not in form
 
 
+def test_forget_customer_deletes_the_customer_which_cancels_the_subscription(
+    fake_stripe: FakeStripe,
+) -> None:
+    billing = make_billing(fake_stripe.url)
+    billing.forget_customer(make_user("cus_leaving"))
+    req = fake_stripe.only("/v1/customers/cus_leaving")
+    assert req.method == "DELETE" and req.headers["authorization"] == f"Bearer {SECRET_KEY}"
+    assert fake_stripe.deleted_customers == ["cus_leaving"]
+    billing.forget_customer(make_user("cus_leaving"))  # gone already (404): nothing to do
+    billing.forget_customer(make_user(None))  # never a customer: no request
+    assert len(fake_stripe.requests) == 2
+    fake_stripe.failures.append((500, {"error": {"message": "down"}}))
+    fake_stripe.failures.append((500, {"error": {"message": "down"}}))
+    with pytest.raises(StripeError):
+        billing.forget_customer(make_user("cus_other"))
+
+
 def test_portal_session(fake_stripe: FakeStripe) -> None:
     billing = make_billing(fake_stripe.url)
     url = billing.portal_url(make_user("cus_known"), return_url="http://gas.test/profile")

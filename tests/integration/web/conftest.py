@@ -109,3 +109,25 @@ def other_client(app):  # type: ignore[no-untyped-def]
     bob = AuthActions(client)
     assert bob.signup("bob@example.org", name="Bob").status_code == 302
     return client, bob
+
+
+@pytest.fixture
+def outbox_messages(container):  # type: ignore[no-untyped-def]
+    """Run the notifier over what is queued, then read the outbox's emails (oldest first)."""
+    from email import message_from_bytes, policy
+
+    from gas.entrypoints.workers import notifier_handlers
+
+    handlers = notifier_handlers(container)
+
+    def read():  # type: ignore[no-untyped-def]
+        while (delivery := container.queue.claim("notifier")) is not None:
+            handlers[delivery.topic](delivery)
+            container.queue.ack(delivery)
+        outbox = container.settings.data_dir / "outbox"
+        return [
+            message_from_bytes(p.read_bytes(), policy=policy.default)
+            for p in sorted(outbox.glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        ]
+
+    return read

@@ -161,6 +161,7 @@ def test_every_state_changing_form_needs_its_csrf_token(
         "token_id": accounts.list_api_tokens(container.uow(readonly=True), user_id(container))[
             0
         ].id,
+        "token": "not-a-reset-token",
     }
     browser = client if logged else app.test_client()
     good = AuthActions(client).csrf_token("/profile")

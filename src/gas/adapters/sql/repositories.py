@@ -31,6 +31,8 @@ def _user(row: sa.Row[Any]) -> User:
         updated_at=m["updated_at"],
         billing_customer_id=m["billing_customer_id"],
         billing_event_at=m["billing_event_at"],
+        email_verified_at=m["email_verified_at"],
+        oidc_subject=m["oidc_subject"],
     )
 
 
@@ -46,6 +48,8 @@ def _user_values(user: User) -> dict[str, Any]:
         "updated_at": user.updated_at,
         "billing_customer_id": user.billing_customer_id,
         "billing_event_at": user.billing_event_at,
+        "email_verified_at": user.email_verified_at,
+        "oidc_subject": user.oidc_subject,
     }
 
 
@@ -71,6 +75,10 @@ class SqlUserRepository:
         row = self._c.execute(users.select().where(users.c.email == email)).first()
         return _user(row) if row else None
 
+    def get_by_oidc_subject(self, subject: str) -> User | None:
+        row = self._c.execute(users.select().where(users.c.oidc_subject == subject)).first()
+        return _user(row) if row else None
+
     def get_by_billing_customer(self, customer_id: str) -> User | None:
         query = users.select().where(users.c.billing_customer_id == customer_id)
         row = self._c.execute(query).first()
@@ -80,6 +88,9 @@ class SqlUserRepository:
         values = _user_values(user)
         del values["id"], values["created_at"]
         self._c.execute(users.update().where(users.c.id == user.id).values(**values))
+
+    def delete(self, user_id: str) -> bool:
+        return bool(self._c.execute(users.delete().where(users.c.id == user_id)).rowcount)
 
 
 def _job(row: sa.Row[Any]) -> Job:
@@ -296,6 +307,10 @@ class SqlTokenRepository:
             .order_by(api_tokens.c.created_at.desc())
         )
         return [_token(row) for row in self._c.execute(query)]
+
+    def delete_for_user(self, user_id: str) -> int:
+        result = self._c.execute(api_tokens.delete().where(api_tokens.c.user_id == user_id))
+        return int(result.rowcount)
 
     def revoke(self, token_id: str, user_id: str, when: datetime) -> bool:
         result = self._c.execute(

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from gas.adapters.sql.tables import rate_limits, sessions
-from gas.ports import UserSession
+from gas.adapters.sql.tables import account_tokens, rate_limits, sessions
+from gas.ports import AccountToken, UserSession
 
 SWEEP_EVERY = 64  # on average one hit in this many also deletes expired counters
 
@@ -93,6 +93,77 @@ class SqlSessionRepository:
                 sa.or_(sessions.c.revoked_at < before, sessions.c.expires_at < before),
             )
         )
+        return int(result.rowcount)
+
+    def delete_for_user(self, user_id: str) -> int:
+        result = self._c.execute(sessions.delete().where(sessions.c.user_id == user_id))
+        return int(result.rowcount)
+
+
+def _account_token(row: sa.Row[Any]) -> AccountToken:
+    m = row._mapping
+    return AccountToken(
+        id=m["id"],
+        user_id=m["user_id"],
+        purpose=m["purpose"],
+        token_hash=m["token_hash"],
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+        used_at=m["used_at"],
+    )
+
+
+class SqlAccountTokenRepository:
+    """Single-use proofs sent by email (password reset); only their hashes."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    def add(self, token: AccountToken) -> None:
+        self._c.execute(
+            account_tokens.insert().values(
+                id=token.id,
+                user_id=token.user_id,
+                purpose=token.purpose,
+                token_hash=token.token_hash,
+                created_at=token.created_at,
+                expires_at=token.expires_at,
+                used_at=token.used_at,
+            )
+        )
+
+    def get_by_hash(self, token_hash: str) -> AccountToken | None:
+        row = self._c.execute(
+            account_tokens.select().where(account_tokens.c.token_hash == token_hash)
+        ).first()
+        return _account_token(row) if row else None
+
+    def use(self, token_id: str, when: datetime) -> bool:
+        result = self._c.execute(
+            account_tokens.update()
+            .where(
+                account_tokens.c.id == token_id,
+                account_tokens.c.used_at.is_(None),
+                account_tokens.c.expires_at > when,
+            )
+            .values(used_at=when)
+        )
+        return result.rowcount == 1
+
+    def use_all_for_user(self, user_id: str, purpose: str, when: datetime) -> int:
+        result = self._c.execute(
+            account_tokens.update()
+            .where(
+                account_tokens.c.user_id == user_id,
+                account_tokens.c.purpose == purpose,
+                account_tokens.c.used_at.is_(None),
+            )
+            .values(used_at=when)
+        )
+        return int(result.rowcount)
+
+    def delete_for_user(self, user_id: str) -> int:
+        result = self._c.execute(account_tokens.delete().where(account_tokens.c.user_id == user_id))
         return int(result.rowcount)
 
 

@@ -69,6 +69,10 @@ users = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("billing_customer_id", String(255), nullable=True, unique=True),
     Column("billing_event_at", UTCDateTime(), nullable=True),
+    Column("email_verified_at", UTCDateTime(), nullable=True),
+    Column("oidc_subject", String(512), nullable=True),
+    # an index, not a constraint: see migration 0008
+    Index("ix_users_oidc_subject", "oidc_subject", unique=True),
 )
 
 jobs = Table(
@@ -151,6 +155,19 @@ sessions = Table(
     Column("last_seen_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# Single-use, expiring proofs sent by email (password reset): only the token's SHA-256.
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False, index=True),
+    Column("purpose", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
 )
 
 # Rate limits: one counter per key (a scope and a hashed subject, e.g. failed log-ins of one

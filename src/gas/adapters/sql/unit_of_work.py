@@ -14,7 +14,7 @@ from gas.adapters.sql.repositories import (
     SqlTokenRepository,
     SqlUserRepository,
 )
-from gas.adapters.sql.sessions import SqlSessionRepository
+from gas.adapters.sql.sessions import SqlAccountTokenRepository, SqlSessionRepository
 
 
 class SqlUnitOfWork:
@@ -41,6 +41,7 @@ class SqlUnitOfWork:
         self.jobs = SqlJobRepository(connection)
         self.tokens = SqlTokenRepository(connection)
         self.sessions = SqlSessionRepository(connection)
+        self.account_tokens = SqlAccountTokenRepository(connection)
         self.notifications = SqlNotificationLog(connection)
         self.billing_events = SqlBillingEventLog(connection)
         self._pending: list[tuple[str, dict[str, Any], float]] = []

@@ -57,6 +57,9 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
     from gas.entrypoints.web import api, api_results, auth, billing, errors, files, pages
 
     app.register_blueprint(auth.bp)
+    from gas.entrypoints.web import oidc
+
+    app.register_blueprint(oidc.bp)
     app.register_blueprint(pages.bp)
     from gas.entrypoints.web import results_pages
 

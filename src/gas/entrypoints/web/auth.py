@@ -19,6 +19,7 @@ from flask import (
     abort,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -26,9 +27,16 @@ from flask import (
     url_for,
 )
 
-from gas.domain.errors import InvalidInput, NotFound, RateLimited
+from gas.domain.errors import Conflict, InvalidInput, NotFound, RateLimited
 from gas.domain.users import MIN_PASSWORD_LENGTH
-from gas.services import accounts, limits, sessions
+from gas.services import (
+    account_deletion,
+    accounts,
+    email_verification,
+    limits,
+    password_reset,
+    sessions,
+)
 from gas.services.limits import Limits, client_subject
 from gas.services.sessions import SessionPolicy
 
@@ -142,10 +150,23 @@ def _password_rules() -> dict[str, Any]:
     return {"min_password_length": MIN_PASSWORD_LENGTH}
 
 
+@bp.app_template_global("local_accounts")
+def _local_accounts() -> bool:
+    return bool(_c().settings.local_accounts)
+
+
+def _no_local_accounts() -> Any:
+    """GAS_LOCAL_ACCOUNTS=false: sign-up, password log-in and password reset are refused."""
+    message = "This site has no local accounts: log in with the identity provider."
+    return render_template("auth/oidc_error.html", message=message), 403
+
+
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Any:
     if g.get("user"):
         return redirect(url_for("pages.annotations"))
+    if not _local_accounts():
+        return _no_local_accounts()
     form = {k: request.form.get(k, "") for k in ("email", "name", "institution")}
     if request.method == "POST":
         c = _c()
@@ -189,6 +210,8 @@ def login() -> Any:
         return redirect(_safe_next(request.args.get("next")))
     email = request.form.get("email", "")
     if request.method == "POST":
+        if not _local_accounts():
+            return _no_local_accounts()
         c = _c()
         checks = abuse_limits()
         address, account = client_address(), email.strip().lower()
@@ -219,6 +242,211 @@ def logout() -> Any:
     session.clear()
     flash("You have been logged out.", "info")
     return redirect(url_for("pages.home"))
+
+
+FORGOT_ANSWER = (
+    "If {email} is the address of a GAS account, we have sent it a link to choose a new "
+    "password. The link works once and for {ttl}."
+)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password() -> Any:
+    """The same answer whether or not the address has an account (and the same work: one
+    row and one queued email, or nothing, in one short transaction)."""
+    if not _local_accounts():
+        return _no_local_accounts()
+    email = request.form.get("email", "")
+    if request.method == "POST":
+        c = _c()
+        try:
+            abuse_limits().hit(limits.PASSWORD_RESET, client_address())
+        except RateLimited as exc:
+            return _limited("auth/forgot.html", exc, email=email)
+        password_reset.request_reset(
+            c.uow(),
+            c.clock,
+            secret=c.settings.secret_key,
+            email=email,
+            ttl_seconds=c.settings.password_reset_seconds,
+        )
+        flash(
+            FORGOT_ANSWER.format(
+                email=" ".join(email.split())[:254] or "this",
+                ttl=_duration(c.settings.password_reset_seconds),
+            ),
+            "success",
+        )
+        return redirect(url_for("auth.login"), code=303)
+    return render_template("auth/forgot.html", email=email)
+
+
+def _no_referrer(response: Any) -> Any:
+    """The link's token is in the path: never send it on to another page or site."""
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str) -> Any:
+    if not _local_accounts():
+        return _no_local_accounts()
+    c = _c()
+    try:
+        user = password_reset.check_link(c.uow(readonly=True), c.clock, token)
+    except password_reset.InvalidLink:
+        return _no_referrer(make_response(render_template("auth/reset.html"), 400))
+    if request.method == "POST":
+        new_password = request.form.get("new_password", "")
+        if new_password != request.form.get("new_password_confirm", ""):
+            flash("The two new passwords do not match.", "danger")
+            page = render_template("auth/reset.html", account_email=user.email)
+            return _no_referrer(make_response(page, 400))
+        try:
+            password_reset.reset_password(
+                c.uow(), c.hasher, c.clock, token=token, new_password=new_password
+            )
+        except password_reset.InvalidLink:
+            return _no_referrer(make_response(render_template("auth/reset.html"), 400))
+        except InvalidInput as exc:
+            flash(str(exc), "danger")
+            page = render_template("auth/reset.html", account_email=user.email)
+            return _no_referrer(make_response(page, 400))
+        session.clear()  # whoever was logged in here, this browser is logged out too
+        flash(
+            "Your password has been changed and every browser logged in to your account has "
+            "been logged out. Log in with the new password.",
+            "success",
+        )
+        return _no_referrer(redirect(url_for("auth.login"), code=303))
+    page = render_template("auth/reset.html", account_email=user.email)
+    return _no_referrer(make_response(page))
+
+
+@bp.get("/verify-email/<token>")
+def verify_email(token: str) -> Any:
+    """A link from an email: verifies the account's address, or completes a change of it."""
+    c = _c()
+    try:
+        user = email_verification.confirm(
+            c.uow(),
+            c.clock,
+            secret=c.settings.secret_key,
+            token=token,
+            max_age=c.settings.email_verification_seconds,
+        )
+    except (email_verification.InvalidLink, Conflict) as exc:
+        page = render_template("auth/verified.html", problem=str(exc))
+        return _no_referrer(make_response(page, 400))
+    page = render_template("auth/verified.html", verified_email=user.email)
+    return _no_referrer(make_response(page))
+
+
+@bp.post("/verify-email/resend")
+@login_required
+def resend_verification() -> Any:
+    c = _c()
+    back = _safe_next(request.form.get("next") or url_for("pages.profile"))
+    # a few emails an hour at most, whoever asks
+    if not abuse_limits().allow(limits.SIGNUP_NOTICES, "verify:" + g.user.email):
+        flash(
+            "We have sent several verification emails to this address lately: please wait a "
+            "while, and look in your spam folder.",
+            "warning",
+        )
+        return redirect(back, code=303)
+    if email_verification.resend(c.uow(), c.clock, g.user.id):
+        flash(
+            f"We have sent a new verification link to {g.user.email}. Open it to verify your "
+            "address.",
+            "success",
+        )
+    else:
+        flash("Your email address is verified already.", "info")
+    return redirect(back, code=303)
+
+
+@bp.post("/profile/email")
+@login_required
+def change_email() -> Any:
+    """A new address, after the current password: a link goes to the new address, which
+    becomes the account's only when it is followed; the old address is then told."""
+    c = _c()
+    checks = abuse_limits()
+    back = url_for("pages.profile") + "#change-email"
+    checks.check(limits.LOGIN_ACCOUNT, g.user.email)  # no password guessing through this form
+    try:
+        new_email = email_verification.request_change(
+            c.uow(),
+            c.hasher,
+            c.clock,
+            user_id=g.user.id,
+            password=request.form.get("current_password", ""),
+            new_email=request.form.get("new_email", ""),
+        )
+    except accounts.WrongPassword as exc:
+        checks.record(limits.LOGIN_ACCOUNT, g.user.email)
+        flash(str(exc), "danger")
+    except NotFound:
+        abort(404)
+    except InvalidInput as exc:
+        flash(str(exc), "danger")
+    else:
+        flash(
+            f"We have sent a link to {new_email}. Your email address changes when you open "
+            f"it; until then it stays {g.user.email}.",
+            "success",
+        )
+    return redirect(back, code=303)
+
+
+@bp.route("/profile/delete", methods=["GET", "POST"])
+@login_required
+def delete_account() -> Any:
+    """Asks first (password and a confirmation box); then the account and everything of it."""
+    if request.method == "GET":
+        return render_template("auth/delete_account.html")
+    from gas.adapters.billing import BillingError
+
+    c = _c()
+    checks = abuse_limits()
+    checks.check(limits.LOGIN_ACCOUNT, g.user.email)  # no password guessing through this form
+    if request.form.get("confirm") != "yes":
+        flash("Tick the box to confirm that you want your account deleted.", "danger")
+        return render_template("auth/delete_account.html"), 400
+    try:
+        user = account_deletion.delete_account(
+            c.uow(),
+            c.hasher,
+            c.clock,
+            c.storage,
+            c.cold,
+            c.billing,
+            user_id=g.user.id,
+            password=request.form.get("password", ""),
+            local=c.results.files,
+        )
+    except accounts.WrongPassword as exc:
+        checks.record(limits.LOGIN_ACCOUNT, g.user.email)
+        flash(str(exc), "danger")
+        return render_template("auth/delete_account.html"), 400
+    except Conflict as exc:
+        flash(str(exc), "warning")
+        return render_template("auth/delete_account.html"), 409
+    except BillingError:
+        flash(
+            "We could not cancel your subscription with the payment provider just now, so "
+            "nothing was deleted. Please try again in a few minutes.",
+            "danger",
+        )
+        return render_template("auth/delete_account.html"), 503
+    session.clear()
+    flash(
+        f"Your account {user.email} and everything in it have been deleted. Goodbye!",
+        "info",
+    )
+    return redirect(url_for("pages.home"), code=303)
 
 
 @bp.post("/profile/password")
@@ -290,6 +518,11 @@ def _duration(seconds: int) -> str:
     else:
         n, unit = seconds, "second"
     return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+@bp.app_template_global("require_verified_email")
+def _require_verified_email() -> bool:
+    return bool(_c().settings.require_verified_email)
 
 
 @bp.app_template_global("session_lifetime_text")

@@ -30,6 +30,7 @@ from gas.domain.assembly import JobAssembly, job_assembly
 from gas.domain.assembly import label as assembly_label
 from gas.domain.errors import (
     Conflict,
+    EmailNotVerified,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -456,6 +457,8 @@ def annotate() -> Any:
         )
     except UploadTooLarge as exc:
         return _render_annotate(error=str(exc), too_large=True, status=413)
+    except EmailNotVerified as exc:
+        return _render_annotate(error=str(exc), status=403)
     except RequestEntityTooLarge:
         return _too_large(g.user.plan, limit)
     except InvalidInput as exc:
@@ -729,6 +732,9 @@ def rerun(job_id: str) -> Any:
         )
     except NotFound:
         abort(404)
+    except EmailNotVerified as exc:
+        flash(str(exc), "danger")
+        return redirect(url_for("pages.details", job_id=job_id), code=303)
     except Forbidden:
         abort(403)
     except UploadTooLarge as exc:
