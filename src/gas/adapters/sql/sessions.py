@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from dataclasses import asdict, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,19 +17,13 @@ from gas.ports import AccountToken, UserSession
 SWEEP_EVERY = 64  # on average one hit in this many also deletes expired counters
 
 
-def _session(row: sa.Row[Any]) -> UserSession:
+_Record = TypeVar("_Record", UserSession, AccountToken)
+
+
+def _from_row(kind: type[_Record], row: sa.Row[Any]) -> _Record:
+    """A record whose fields are the row's columns (sessions, account tokens)."""
     m = row._mapping
-    return UserSession(
-        id=m["id"],
-        user_id=m["user_id"],
-        token_hash=m["token_hash"],
-        method=m["method"],
-        user_agent=m["user_agent"],
-        created_at=m["created_at"],
-        last_seen_at=m["last_seen_at"],
-        expires_at=m["expires_at"],
-        revoked_at=m["revoked_at"],
-    )
+    return kind(**{f.name: m[f.name] for f in fields(kind)})
 
 
 class SqlSessionRepository:
@@ -36,23 +31,11 @@ class SqlSessionRepository:
         self._c = connection
 
     def add(self, session: UserSession) -> None:
-        self._c.execute(
-            sessions.insert().values(
-                id=session.id,
-                user_id=session.user_id,
-                token_hash=session.token_hash,
-                method=session.method,
-                user_agent=session.user_agent,
-                created_at=session.created_at,
-                last_seen_at=session.last_seen_at,
-                expires_at=session.expires_at,
-                revoked_at=session.revoked_at,
-            )
-        )
+        self._c.execute(sessions.insert().values(**asdict(session)))
 
     def get_by_hash(self, token_hash: str) -> UserSession | None:
         row = self._c.execute(sessions.select().where(sessions.c.token_hash == token_hash)).first()
-        return _session(row) if row else None
+        return _from_row(UserSession, row) if row else None
 
     def touch(self, session_id: str, when: datetime) -> None:
         self._c.execute(
@@ -84,7 +67,7 @@ class SqlSessionRepository:
             .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
             .order_by(sessions.c.created_at.desc(), sessions.c.id)
         )
-        return [_session(row) for row in self._c.execute(query)]
+        return [_from_row(UserSession, row) for row in self._c.execute(query)]
 
     def delete_ended(self, user_id: str, before: datetime) -> int:
         result = self._c.execute(
@@ -100,19 +83,6 @@ class SqlSessionRepository:
         return int(result.rowcount)
 
 
-def _account_token(row: sa.Row[Any]) -> AccountToken:
-    m = row._mapping
-    return AccountToken(
-        id=m["id"],
-        user_id=m["user_id"],
-        purpose=m["purpose"],
-        token_hash=m["token_hash"],
-        created_at=m["created_at"],
-        expires_at=m["expires_at"],
-        used_at=m["used_at"],
-    )
-
-
 class SqlAccountTokenRepository:
     """Single-use proofs sent by email (password reset); only their hashes."""
 
@@ -120,23 +90,13 @@ class SqlAccountTokenRepository:
         self._c = connection
 
     def add(self, token: AccountToken) -> None:
-        self._c.execute(
-            account_tokens.insert().values(
-                id=token.id,
-                user_id=token.user_id,
-                purpose=token.purpose,
-                token_hash=token.token_hash,
-                created_at=token.created_at,
-                expires_at=token.expires_at,
-                used_at=token.used_at,
-            )
-        )
+        self._c.execute(account_tokens.insert().values(**asdict(token)))
 
     def get_by_hash(self, token_hash: str) -> AccountToken | None:
         row = self._c.execute(
             account_tokens.select().where(account_tokens.c.token_hash == token_hash)
         ).first()
-        return _account_token(row) if row else None
+        return _from_row(AccountToken, row) if row else None
 
     def use(self, token_id: str, when: datetime) -> bool:
         result = self._c.execute(
