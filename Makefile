@@ -8,7 +8,7 @@ PORT    ?= 8000
 # pytest workers: both cores by default
 JOBS    ?= 2
 
-.PHONY: setup run test lint format lock bench clean
+.PHONY: setup run test lint format lock bench loadtest clean
 
 setup: $(STAMP)
 
@@ -26,13 +26,15 @@ test: setup
 	$(BIN)/pytest -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench loadtest
+	$(BIN)/ruff format --check src tests bench loadtest
 	$(BIN)/mypy
+	$(BIN)/cfn-lint deploy/aws/*.yaml
+	$(BIN)/python deploy/aws/generate.py --check
 
 format: setup
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench loadtest
+	$(BIN)/ruff format src tests bench loadtest
 
 # Re-pin every dependency (after editing pyproject.toml).
 lock:
@@ -42,6 +44,14 @@ lock:
 
 bench: setup
 	$(BIN)/python bench/engine.py $(BENCH_ARGS)
+
+# Locust against a `gas serve` of its own (free loopback port, temporary data directory; SQLite
+# unless GAS_DATABASE_URL is set): USERS web users measured for SECONDS, exits non-zero on any
+# failed request. README, "Load tests".
+USERS   ?= 300
+SECONDS ?= 60
+loadtest: setup
+	$(BIN)/python loadtest/run.py --users $(USERS) --seconds $(SECONDS) $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -30,8 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from tests.peers import peers  # noqa: E402
-
-from gas.annotation import synthetic  # noqa: E402
+from tests.support import synthetic  # noqa: E402
 
 TOOLS = ("gas", "bcftools", "snpeff", "vcfanno")
 KNOWN_FLAGS = ("--known-variants", "--known-vcf", "--known", "--dbsnp")

@@ -1,6 +1,6 @@
 """How fast the results browser answers on a job of 1,000,000 variants (issue 8, item 6).
 
-Makes a synthetic job once — a synthetic reference with transcripts (gas.annotation.synthetic),
+Makes a synthetic job once — a synthetic reference with transcripts (tests/support/synthetic.py),
 1,000,000+ random variants with rs ids on every tenth record, annotated by the real engine
 through the annotator's service into a real installation (SQLite, local object storage under
 the work directory) — then measures, through the real read module (gas.services.results:
@@ -32,11 +32,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from tests.support import synthetic  # noqa: E402
+
 from gas import annotation  # noqa: E402
-from gas.annotation import synthetic  # noqa: E402
-from gas.annotation.bundle import build_bundle  # noqa: E402
+from gas.annotation.reference.bundle import build_bundle  # noqa: E402
 from gas.bootstrap import Container, build  # noqa: E402
 from gas.config import Settings  # noqa: E402
 from gas.domain.plans import Plan  # noqa: E402

@@ -28,10 +28,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from gas.annotation import annotate_file, synthetic  # noqa: E402
-from gas.annotation.bundle import build_bundle  # noqa: E402
+from tests.support import synthetic  # noqa: E402
+
+from gas.annotation import annotate_file  # noqa: E402
+from gas.annotation.reference.bundle import build_bundle  # noqa: E402
 
 
 def _cpu(**kwargs: object) -> float:

@@ -21,20 +21,27 @@ Policies compared:
   is "not breaching": when traffic stops neither alarm fires and the groups never scale in.
   Scale-in terminates any instance, busy or not (the interrupted job reappears when its SQS
   lease lapses).
-* **gas** (ours, as ``deploy/aws/gas.yaml`` sets it up): web — target tracking on
-  ``ALBRequestCountPerTarget`` (1000 per instance per minute); annotator — target tracking on
-  backlog per instance (SQS ``ApproximateNumberOfMessagesVisible`` ÷ in-service instances,
-  target = acceptable wait ÷ job time = 120 s ÷ 30 s = 4, as AWS recommends); workers hold
-  scale-in protection while a job runs. ``GasPolicy``'s other fields are variants (a web metric
-  that reads 0 without traffic, a second policy on jobs in flight per instance, idle workers
-  that leave); ``--variants`` measures them.
+* **gas** (ours, as ``deploy/aws/gas.yaml`` sets it up): scale out by target tracking, scale in
+  by alarms of our own, one instance at a time. Web — target tracking on
+  ``ALBRequestCountPerTarget`` (1000 per instance per minute) with its scale-in disabled; an
+  alarm on requests per in-service instance (a minute without requests read as 0, ``FILL``)
+  below 600 for 15 minutes removes one instance, then waits 300 s; an alarm on no request at
+  all for 15 minutes (missing data breaching) sets the group to its minimum. Annotators —
+  target tracking on the load per instance, (SQS ``ApproximateNumberOfMessagesVisible`` +
+  ``ApproximateNumberOfMessagesNotVisible``) ÷ in-service instances, target 5 = the one job an
+  annotator runs + 4 waiting (120 s acceptable wait ÷ 30 s per job), scale-in disabled; an
+  alarm on the same metric below 0.6 for 15 minutes removes one instance, then waits 300 s;
+  workers hold scale-in protection while a job runs. ``GasPolicy``'s other fields are variants
+  (the template before: target tracking's own scale-in, backlog per instance; ``FILL`` in the
+  tracked web metric; idle workers that leave); ``--variants`` measures them.
 
 Target tracking follows AWS's documented semantics: per policy a high alarm (the last 3
 1-minute datapoints above the target) that sets the capacity to ``ceil(current × metric ÷
-target)`` at once, and a low alarm (the last 15 below 90 % of the target) that scales in to the
-same formula, never while an instance is within its 300 s warm-up; a minute without a datapoint
-leaves the alarms without data and nothing happens. With several policies any may scale out,
-scale-in needs all.
+target)`` at once, and — where scale-in is enabled — a low alarm (the last 15 below 90 % of the
+target) that scales in to the same formula, never while an instance is within its 300 s
+warm-up; a minute without a datapoint leaves the alarms without data and nothing happens. Our
+alarms are in ALARM while all of their last 15 datapoints breach, and Auto Scaling runs their
+policy once a minute while they are; a simple policy then waits for its cooldown.
 
 Modelled mechanics: 1-minute metric periods (5-minute for the original annotator alarm); each
 datapoint visible 1–2 minutes after its period; alarms evaluated every minute; an instance
@@ -149,33 +156,46 @@ class OriginalPolicy:
 
 @dataclass(frozen=True)
 class GasPolicy:
-    """Ours, as ``deploy/aws/gas.yaml`` sets it up: target tracking with AWS's semantics.
+    """Ours, as ``deploy/aws/gas.yaml`` sets it up: target tracking scales out, alarms scale in.
 
-    The defaults are the template's: ``WebRequestsPerTarget`` 1000, ``AnnotatorBacklogPerInstance``
-    4 (= 120 s acceptable wait ÷ 30 s per job), warm-up 300 s, scale-in protection while a job
-    runs, the predefined ``ALBRequestCountPerTarget`` (which has no datapoint in a minute without
-    requests). The other fields are variants the report measures.
+    The defaults are the template's (a test compares them). Web: target tracking of
+    ``ALBRequestCountPerTarget`` at ``WebRequestsPerTarget`` 1000 with its scale-in disabled;
+    ``WebScaleInAlarm`` (requests per in-service instance, ``FILL(requests, 0)``, below
+    ``WebScaleInRequestsPerTarget`` 600 for 15 of 15 minutes) → one instance less, 300 s
+    cooldown; ``WebIdleAlarm`` (the target group's ``RequestCount`` below 1, missing data
+    breaching, 15 of 15) → the minimum. Annotators: target tracking of the load per instance,
+    (visible + in-flight messages) ÷ instances in service, at ``AnnotatorLoadPerInstance`` 5
+    with its scale-in disabled; ``AnnotatorScaleInAlarm`` (the same load below
+    ``AnnotatorScaleInLoadPerInstance`` 0.6 for 15 of 15) → one instance less, 300 s cooldown;
+    ``AnnotatorIdleAlarm`` (no job waiting or running for 15 of 15) → the minimum. Warm-up 300 s;
+    scale-in protection while a job runs. The other values are the variants the report measures.
     """
 
     web_requests_per_target: float = 1000.0  # per web instance per minute (≈ 17 req/s)
-    latency_s: float = 120.0  # acceptable wait before a job starts
-    processing_s: float = 30.0  # time one job takes
+    # The idle alarm: this many 1-minute periods without a request → MinSize; None = none
+    # (the target-tracking low alarm alone, INSUFFICIENT_DATA when there are no requests).
+    web_idle_points: int | None = 15
+    # Variant: the tracked metric reads 0 in a minute without requests (FILL(m, 0)).
+    fill_missing_with_zero: bool = False
+    web_scale_in: str = "alarm"  # "alarm": WebScaleInAlarm; "tracking": the low alarm
+    web_scale_in_below: float = 600.0  # requests per in-service instance per minute
+    # annotators
+    metric: str = "load"  # "load": (visible + in flight) ÷ in service; "backlog": visible ÷ …
+    target: float = 5.0  # of the tracked metric, per instance
+    scale_in: str = "alarm"  # "alarm": the simple policy below; "tracking": the low alarm
+    scale_in_metric: str = "load"  # what the scale-in alarm watches, per instance
+    scale_in_below: float = 0.6  # the scale-in alarm's threshold
+    scale_in_points: int = 15
+    # The annotators' idle alarm: this many minutes without a job waiting or running → MinSize.
+    annotator_idle_points: int | None = 15
+    scale_in_cooldown_s: float = 300.0
     warmup_s: float = 300.0
     out_points: int = 3  # the high alarm: 3 datapoints above the target
     in_points: int = 15  # the low alarm: 15 datapoints below in_ratio × target
     in_ratio: float = 0.9
-    # Variants. A minute without requests has no ALB datapoint, the low alarm goes to
-    # INSUFFICIENT_DATA and the web group keeps its size; True = a metric that reads 0 instead.
-    fill_missing_with_zero: bool = False
-    # A second target-tracking policy on jobs in flight per instance (utilisation); None = off.
-    busy_target: float | None = None
-    # Scale-in by the workers instead of the low alarm: an annotator idle this long terminates
-    # its own instance (decrementing the desired capacity, never below the minimum).
+    # Variant: scale-in by the workers instead: an annotator idle this long terminates its own
+    # instance (decrementing the desired capacity, never below the minimum).
     idle_scale_in_s: float | None = None
-
-    @property
-    def backlog_target(self) -> float:
-        return self.latency_s / self.processing_s
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,6 +392,48 @@ def track(
             group.set_desired(t, target)
 
 
+class ScaleInAlarm:
+    """An alarm of our own and the policy it runs, for scale-in only.
+
+    In ALARM when the last ``points`` datapoints are all below ``below`` (a missing datapoint
+    counts as below when ``missing_breaches``); while in ALARM, Auto Scaling runs the policy once
+    a minute. ``exact`` sets the capacity (a step policy, ``ExactCapacity``: no cooldown needed,
+    it is idempotent); otherwise the desired capacity drops by ``step`` (a simple policy) and
+    the next drop waits ``cooldown_s``.
+    """
+
+    def __init__(
+        self,
+        series: Series,
+        below: float,
+        points: int,
+        *,
+        step: int = 1,
+        cooldown_s: float = 0.0,
+        exact: int | None = None,
+        missing_breaches: bool = False,
+    ) -> None:
+        self.series, self.below, self.points = series, below, points
+        self.step, self.cooldown_s, self.exact = step, cooldown_s, exact
+        self.missing_breaches = missing_breaches
+        self.until = -math.inf
+
+    def in_alarm(self, now: float) -> bool:
+        last = self.series.latest(now, self.points)
+        if last is None:
+            return False
+        if self.missing_breaches:
+            return all(v is None or v < self.below for v in last)
+        return all(v is not None and v < self.below for v in last)
+
+    def act(self, now: float, group: Group) -> None:
+        if now < self.until or not self.in_alarm(now):
+            return
+        new = self.exact if self.exact is not None else group.desired - self.step
+        if new < group.desired and group.set_desired(now, new):
+            self.until = now + self.cooldown_s
+
+
 # --------------------------------------------------------------------------------------------
 # The two tiers
 # --------------------------------------------------------------------------------------------
@@ -398,6 +460,12 @@ class Tier:
     @property
     def flaps(self) -> int:
         return count_flaps(self.group.changes, self.load_end_s)
+
+    @property
+    def regrowths(self) -> int:
+        """Scale-outs after the first scale-in: hunting, as opposed to one settling step."""
+        ins = [t for t, old, new in self.group.changes if new < old]
+        return sum(1 for t, old, new in self.group.changes if ins and t > ins[0] and new > old)
 
 
 def count_flaps(changes: Sequence[tuple[float, int, int]], load_end_s: float) -> int:
@@ -428,6 +496,8 @@ def simulate_web(
     group = Group(fleet, rng, protect_busy=False)
     minute = Minute(rng, fleet)
     think = sum(think_s) / 2
+    idle: ScaleInAlarm | None = None
+    low: ScaleInAlarm | None = None
     if isinstance(policy, GasPolicy):
         tt = [
             TargetTracking(
@@ -437,6 +507,21 @@ def simulate_web(
                 policy,
             )
         ]
+        if policy.web_scale_in == "alarm":
+            low = ScaleInAlarm(
+                minute["per_instance"],
+                policy.web_scale_in_below,
+                policy.scale_in_points,
+                cooldown_s=policy.scale_in_cooldown_s,
+            )
+        if policy.web_idle_points is not None:
+            idle = ScaleInAlarm(
+                minute["requests"],
+                1.0,
+                policy.web_idle_points,
+                exact=fleet.min_size,
+                missing_breaches=True,
+            )
     else:
         simple = SimpleScaling(policy.cooldown_s, fleet.launch_s)
     times, counts, desired, load = [], [], [], []
@@ -459,7 +544,8 @@ def simulate_web(
             served = min(offered, 0.98 * capacity)
             response = fleet.web_base_ms / 1000 / (1 - rho) * rng.uniform(0.95, 1.05)
             served = max(0.0, rng.gauss(served * dt, math.sqrt(served * dt)))
-        minute.sample(requests=served, response_s=response * served, targets=n)
+        n_in = len(group.in_service(t))
+        minute.sample(requests=served, response_s=response * served, targets=n, n=n_in)
         if (t + dt) % MINUTE == 0:
 
             def reduce(s: dict[str, float], k: int, p: GasPolicy | OriginalPolicy = policy) -> dict:
@@ -467,18 +553,29 @@ def simulate_web(
                 targets = s.get("targets", 0.0) / k
                 missing = req < 0.5
                 fill = isinstance(p, GasPolicy) and p.fill_missing_with_zero
+                # our scale-in alarm's metric: FILL(requests, 0) / GroupInServiceInstances
+                per_instance = (0.0 if missing else req) / max(s.get("n", 0.0) / k, 1.0)
                 if missing and not fill:
-                    return {"requests": None, "per_target": None, "response_s": None}
+                    return {
+                        "requests": None,
+                        "per_target": None,
+                        "response_s": None,
+                        "per_instance": per_instance,
+                    }
                 return {
                     "requests": 0.0 if missing else req,
                     "per_target": 0.0 if missing else req / max(targets, 1.0),
                     "response_s": None if missing else s.get("response_s", 0.0) / req,
+                    "per_instance": per_instance,
                 }
 
             minute.close(t + dt, reduce)
             now = t + dt
             if isinstance(policy, GasPolicy):
-                track(now, group, tt, policy)
+                track(now, group, tt, policy, scale_in=policy.web_scale_in == "tracking")
+                for alarm in (idle, low):
+                    if alarm is not None:
+                        alarm.act(now, group)
             else:
                 actions = []
                 req = minute["requests"].latest(now, 1)
@@ -512,23 +609,24 @@ def simulate_annotator(
     gas = isinstance(policy, GasPolicy)
     group = Group(fleet, rng, protect_busy=gas)
     minute = Minute(rng, fleet)
+    scale_in: ScaleInAlarm | None = None
+    idle_alarm: ScaleInAlarm | None = None
     if gas:
-        tt = [
-            TargetTracking(
-                minute["backlog_per_instance"],
-                minute["visible"],
-                policy.backlog_target,
-                policy,
+        per_instance, amount = {
+            "load": ("load_per_instance", "load"),
+            "backlog": ("backlog_per_instance", "visible"),
+        }[policy.metric]
+        tt = [TargetTracking(minute[per_instance], minute[amount], policy.target, policy)]
+        if policy.scale_in == "alarm" and policy.idle_scale_in_s is None:
+            scale_in = ScaleInAlarm(
+                minute[f"{policy.scale_in_metric}_per_instance"],
+                policy.scale_in_below,
+                policy.scale_in_points,
+                cooldown_s=policy.scale_in_cooldown_s,
             )
-        ]
-        if policy.busy_target is not None:
-            tt.append(
-                TargetTracking(
-                    minute["busy_per_instance"],
-                    minute["in_flight"],
-                    policy.busy_target,
-                    policy,
-                )
+        if policy.annotator_idle_points is not None and policy.idle_scale_in_s is None:
+            idle_alarm = ScaleInAlarm(
+                minute["load"], 1.0, policy.annotator_idle_points, exact=fleet.min_size
             )
     else:
         simple = SimpleScaling(policy.cooldown_s, fleet.launch_s)
@@ -584,14 +682,18 @@ def simulate_annotator(
                 vis, fl = s.get("visible", 0.0) / k, s.get("in_flight", 0.0) / k
                 return {
                     "visible": vis,
-                    "in_flight": fl,
+                    "load": vis + fl,
                     "backlog_per_instance": vis / n,
-                    "busy_per_instance": fl / n,
+                    "load_per_instance": (vis + fl) / n,
                 }
 
             minute.close(now, reduce)
             if gas:
-                track(now, group, tt, policy, scale_in=policy.idle_scale_in_s is None)
+                tracking_in = policy.scale_in == "tracking" and policy.idle_scale_in_s is None
+                track(now, group, tt, policy, scale_in=tracking_in)
+                for alarm in (idle_alarm, scale_in):
+                    if alarm is not None:
+                        alarm.act(now, group)
             else:
                 period = policy.ann_period_s
                 # the minutes CloudWatch has received so far (SNS publishes 1-minute data)
@@ -687,9 +789,28 @@ def compare(seed: int = 0, scenario: Scenario | None = None) -> dict[str, Outcom
 VARIANTS: dict[str, OriginalPolicy | GasPolicy] = {
     "original": OriginalPolicy(),
     "gas": GasPolicy(),
-    "gas, web metric reads 0 when idle": GasPolicy(fill_missing_with_zero=True),
-    "gas + in-flight policy (0.8)": GasPolicy(busy_target=0.8),
-    "gas, idle annotators leave after 10 min": GasPolicy(idle_scale_in_s=600.0),
+    "gas before: target tracking scales in, backlog per instance (4)": GasPolicy(
+        web_scale_in="tracking",
+        web_idle_points=None,
+        metric="backlog",
+        target=4.0,
+        scale_in="tracking",
+    ),
+    "gas before + FILL(…, 0) in the tracked web metric": GasPolicy(
+        web_scale_in="tracking",
+        web_idle_points=None,
+        fill_missing_with_zero=True,
+        metric="backlog",
+        target=4.0,
+        scale_in="tracking",
+    ),
+    "annotators: load per instance (5), target tracking scales in": GasPolicy(scale_in="tracking"),
+    "annotators: backlog per instance (4) out, scale-in alarm": GasPolicy(
+        metric="backlog", target=4.0
+    ),
+    "annotators: idle workers leave after 10 min, no scale-in policy": GasPolicy(
+        idle_scale_in_s=600.0
+    ),
 }
 
 # A long steady stream instead of a burst: one 30-s job every 8 s on average for 3 hours
@@ -716,11 +837,12 @@ def variants(seeds: int = 10) -> str:
         "",
         f"Steady stream, annotators only (3 h, a job every {STEADY.trickle_gap_s:g} s), "
         f"means over seeds 0–{seeds - 1}:",
-        "| policy | flaps (max) | p95 job wait | instance-hours | jobs interrupted |",
-        "|---|---:|---:|---:|---:|",
+        "| policy | flaps (max) | scale-outs after a scale-in (max) | p95 job wait | "
+        "instance-hours | jobs interrupted |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, policy in VARIANTS.items():
-        if name.startswith("gas, web"):
+        if "FILL" in name:
             continue
         tiers = [
             simulate_annotator(STEADY.jobs(k), policy, horizon_s=STEADY.horizon_s, seed=k)
@@ -729,6 +851,8 @@ def variants(seeds: int = 10) -> str:
         lines.append(
             f"| {name} | {sum(t.flaps for t in tiers) / seeds:.1f} "
             f"({max(t.flaps for t in tiers)}) | "
+            f"{sum(t.regrowths for t in tiers) / seeds:.1f} "
+            f"({max(t.regrowths for t in tiers)}) | "
             f"{sum(t.wait_p95_s for t in tiers) / seeds / 60:.1f} min | "
             f"{sum(t.instance_hours for t in tiers) / seeds:.1f} | "
             f"{sum(t.group.interrupted_total for t in tiers) / seeds:.1f} |"
@@ -804,9 +928,7 @@ def plot(outcomes: dict[str, Outcome], path: str) -> None:
         ax.legend(loc="upper center", ncol=2, fontsize=8, frameon=False)
         ax.grid(alpha=0.3)
     axes[1].set_xlabel("minutes")
-    axes[0].set_title(
-        "Simulated autoscaling: the course's alarms (red) against target tracking (blue)"
-    )
+    axes[0].set_title("Simulated autoscaling: the course's alarms (red) against ours (blue)")
     fig.tight_layout()
     fig.savefig(path, dpi=72)
     plt.close(fig)

@@ -1163,6 +1163,22 @@ class FakeColdStore:
         self.retrievals.pop(archive_id, None)
 
 
+# --- scale-in protection ---------------------------------------------------------------------
+
+
+class FakeScaleInProtection:
+    """``gas.ports.ScaleInProtection`` in memory: ``protected`` is the instance's state now,
+    ``calls`` every call in order."""
+
+    def __init__(self) -> None:
+        self.protected = False
+        self.calls: list[bool] = []
+
+    def set_protected(self, protected: bool) -> None:
+        self.calls.append(protected)
+        self.protected = protected
+
+
 if TYPE_CHECKING:  # `mypy tests/fakes.py` proves that every fake implements its port
 
     def _fakes_implement_ports() -> None:
@@ -1182,3 +1198,4 @@ if TYPE_CHECKING:  # `mypy tests/fakes.py` proves that every fake implements its
         _mailer: ports.Mailer = FakeMailer()
         _engine: Engine = fake_engine()
         _cold: ports.ColdStore = FakeColdStore()
+        _protection: ports.ScaleInProtection = FakeScaleInProtection()

@@ -41,6 +41,13 @@ def _oidc_issuer(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _log_format(env: Mapping[str, str]) -> str:
+    raw = (env.get("GAS_LOG_FORMAT") or "text").strip().lower()
+    if raw not in {"text", "json"}:
+        raise ConfigError(f"GAS_LOG_FORMAT must be 'text' or 'json', got {raw!r}")
+    return raw
+
+
 def _loopback(host: str) -> bool:
     import ipaddress
 
@@ -95,6 +102,7 @@ RATE_LIMIT_DEFAULTS: dict[str, tuple[int, int]] = {
     "password_reset": (5, 3600),  # password-reset requests from one client address
     "tokens": (20, 3600),  # API tokens created by one user
     "uploads": (120, 3600),  # jobs submitted by one user (uploads and re-runs)
+    "oidc": (60, 900),  # GET /login/oidc and its callback from one client address
 }
 
 
@@ -159,6 +167,54 @@ def _secret_key(data_dir: Path) -> str:
     return key
 
 
+SECRETS_MANAGER = "secretsmanager:"
+
+
+def resolve_references(env: Mapping[str, str]) -> dict[str, str]:
+    """Settings kept out of the environment, resolved once at start:
+
+    - ``GAS_<NAME>_FILE=PATH``: ``GAS_<NAME>`` is the file's content (one trailing newline
+      dropped), e.g. a secret a service manager wrote to a 0600 file in a tmpfs. Setting both
+      ``GAS_<NAME>`` and ``GAS_<NAME>_FILE`` is an error.
+    - ``GAS_<NAME>=secretsmanager:SECRET_ID[#KEY]``: the AWS Secrets Manager secret's string
+      (SECRET_ID an ARN or a name), or the ``KEY`` field of it when it is a JSON object; read
+      with the process's AWS credentials in ``GAS_AWS_REGION`` (``GAS_AWS_ENDPOINT_URL``).
+    """
+    out = dict(env)
+    for name, path in env.items():
+        if not (name.startswith("GAS_") and name.endswith("_FILE")) or len(name) < 10:
+            continue
+        target = name.removesuffix("_FILE")
+        if env.get(target):
+            raise ConfigError(f"set {target} or {name}, not both")
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{name}={path!r}: cannot read it ({exc.strerror})") from None
+        out[target] = text.removesuffix("\n").removesuffix("\r")
+    for name, value in list(out.items()):
+        if name.startswith("GAS_") and value.startswith(SECRETS_MANAGER):
+            out[name] = _secrets_manager(name, value.removeprefix(SECRETS_MANAGER), out)
+    return out
+
+
+def _secrets_manager(name: str, reference: str, env: Mapping[str, str]) -> str:
+    secret_id, _, key = reference.partition("#")
+    if not secret_id:
+        raise ConfigError(f"{name}: expected secretsmanager:SECRET_ID[#KEY]")
+    from gas.adapters.secrets_manager import SecretNotAvailable, secret_value
+
+    try:
+        return secret_value(
+            secret_id,
+            key or None,
+            region=env.get("GAS_AWS_REGION") or "us-east-1",
+            endpoint_url=env.get("GAS_AWS_ENDPOINT_URL") or None,
+        )
+    except SecretNotAvailable as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -206,11 +262,17 @@ class Settings:
     # `gas web` (waitress): request threads, open connections at most (idle ones included),
     # seconds an idle connection is kept, and the reverse proxy whose X-Forwarded-* it believes
     web_threads: int = 8
+    # web server processes sharing the port (SO_REUSEPORT): `gas serve` starts this many, and
+    # with more than 1 each `gas web` lets others listen on its port (one process uses one core)
+    web_processes: int = 1
     web_connection_limit: int = 1000
     web_channel_timeout: int = 30
     web_trusted_proxy: str | None = None
     web_trusted_proxy_count: int = 1
     web_trusted_proxy_headers: str = "x-forwarded-for x-forwarded-proto"
+    # the bearer token that shows /healthz's details (pids, last errors) to a client that is
+    # not on a loopback address (None: loopback only)
+    healthz_token: str | None = field(default=None, repr=False)
     # the reference bundle jobs are annotated with (name or directory); None: the built-in
     # GRCh38 gene table
     refdata: str | None = None
@@ -221,16 +283,26 @@ class Settings:
     coldstore_refuse_expedited: bool = False
     # the web's local copies of results stores (and cached downloads): its size budget
     results_cache_bytes: int = 2 * GIB
+    # annotators protect their EC2 instance from autoscaling scale-in while they run a job
+    aws_scale_in_protection: bool = False
     stripe_secret_key: str | None = field(default=None, repr=False)
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_price_id: str | None = None
     stripe_api_base: str = "https://api.stripe.com"
     log_level: str = "INFO"
+    # "text" (one line per event for people) or "json" (one JSON object per line)
+    log_format: str = "text"
+    # Prometheus: where every process of this machine keeps its counters (None: under
+    # data_dir), the bearer token that lets a scraper in from anywhere (None: loopback only),
+    # and where `gas worker` serves /metrics ("[HOST:]PORT"; None: it does not)
+    metrics_dir: Path | None = None
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_listen: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
+        env = resolve_references(os.environ if env is None else env)
         data_dir = Path(env.get("GAS_DATA_DIR") or "./var").expanduser().resolve()
         base_url = (env.get("GAS_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
         billing = (env.get("GAS_BILLING") or "off").strip().lower()
@@ -286,6 +358,7 @@ class Settings:
             queue_poll_seconds=_float(env, "GAS_QUEUE_POLL_SECONDS", 1.0),
             annotator_processes=_int(env, "GAS_ANNOTATOR_PROCESSES", 1, 1),
             web_threads=_int(env, "GAS_WEB_THREADS", 8, 1),
+            web_processes=_int(env, "GAS_WEB_PROCESSES", 1, 1),
             web_connection_limit=_int(env, "GAS_WEB_CONNECTION_LIMIT", 1000, 1),
             web_channel_timeout=_int(env, "GAS_WEB_CHANNEL_TIMEOUT", 30, 1),
             web_trusted_proxy=(env.get("GAS_WEB_TRUSTED_PROXY") or "").strip() or None,
@@ -299,12 +372,20 @@ class Settings:
             coldstore_bulk_seconds=_float(env, "GAS_COLDSTORE_BULK_SECONDS", 10.0),
             coldstore_refuse_expedited=_bool(env, "GAS_COLDSTORE_REFUSE_EXPEDITED", False),
             results_cache_bytes=_int(env, "GAS_RESULTS_CACHE_BYTES", 2 * GIB, 0),
+            aws_scale_in_protection=_bool(env, "GAS_AWS_SCALE_IN_PROTECTION", False),
             stripe_secret_key=env.get("GAS_STRIPE_SECRET_KEY") or None,
             stripe_webhook_secret=env.get("GAS_STRIPE_WEBHOOK_SECRET") or None,
             stripe_price_id=env.get("GAS_STRIPE_PRICE_ID") or None,
             stripe_api_base=(env.get("GAS_STRIPE_API_BASE") or "https://api.stripe.com").rstrip(
                 "/"
             ),
+            healthz_token=(env.get("GAS_HEALTHZ_TOKEN") or "").strip() or None,
             log_level=(env.get("GAS_LOG_LEVEL") or "INFO").upper(),
+            log_format=_log_format(env),
+            metrics_dir=Path(env.get("GAS_METRICS_DIR") or data_dir / "metrics")
+            .expanduser()
+            .resolve(),
+            metrics_token=(env.get("GAS_METRICS_TOKEN") or "").strip() or None,
+            metrics_listen=(env.get("GAS_METRICS_LISTEN") or "").strip() or None,
             extra={k: v for k, v in env.items() if k.startswith("GAS_")},
         )

@@ -146,6 +146,7 @@ class UserSession:
     method: str = "password"  # how the user proved who they are ("password", later "oidc")
     user_agent: str = ""
     revoked_at: datetime | None = None
+    client_address: str = ""  # where the log-in came from (as the WSGI server saw it)
 
 
 class SessionRepository(Protocol):
@@ -456,4 +457,14 @@ class Billing(Protocol):
     def forget_customer(self, user: User) -> None:
         """Before the account is deleted: cancel every subscription of the user at once and
         delete them as a customer of the provider (nothing to do without one)."""
+        ...
+
+
+class ScaleInProtection(Protocol):
+    """Keeps this machine in its autoscaling group while it works on a job (EC2 Auto Scaling's
+    instance scale-in protection); does nothing where there is no such group."""
+
+    def set_protected(self, protected: bool) -> None:
+        """On when a job starts, off when it ends. Never raises: a failure is logged and the
+        job goes on (the worst case is the autoscaling group's own choice of instance)."""
         ...

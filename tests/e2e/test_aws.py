@@ -102,7 +102,7 @@ def aws_server(make_server, moto_endpoint: str, **extra: str):  # type: ignore[n
 def test_the_journey_on_aws(make_server, moto_endpoint, moto_restores) -> None:  # type: ignore[no-untyped-def]
     started = time.monotonic()
     s3 = aws.client("s3", aws.AwsConfig(aws_region=REGION, aws_endpoint_url=moto_endpoint))
-    server = aws_server(make_server, moto_endpoint, GAS_FREE_RETENTION_SECONDS="2")
+    server = aws_server(make_server, moto_endpoint, GAS_FREE_RETENTION_SECONDS="10")
     assert "done: 0 created, 0 updated" in server.gas("aws", "bootstrap")  # idempotent
     server.start("web")
     for kind in ("annotator", "notifier", "archiver", "restorer"):

@@ -257,3 +257,43 @@ def test_log_in_with_openid_connect_in_the_browser(make_server, page: Page) -> N
         expect(page.get_by_test_id("profile-name")).to_have_value("Rosalind Franklin")
         expect(page.get_by_test_id("profile-institution")).to_have_value("King's College London")
         expect(page.get_by_test_id("unverified-banner")).to_have_count(0)  # the provider vouched
+        # no GAS password: no form that would ask for one; the address is the provider's
+        expect(page.get_by_test_id("no-password")).to_be_visible()
+        expect(page.get_by_test_id("email-from-provider")).to_be_visible()
+        expect(page.get_by_test_id("email-form")).to_have_count(0)
+        expect(page.get_by_test_id("password-form")).to_have_count(0)
+        # and this log-in is listed among the sessions, as this browser's
+        expect(page.get_by_test_id("session-row")).to_have_count(1)
+        expect(page.get_by_test_id("this-session")).to_be_visible()
+
+
+def test_where_you_are_logged_in_and_logging_out_another_browser(  # type: ignore[no-untyped-def]
+    make_server, page: Page, browser: Browser
+) -> None:
+    """Profile → "Where you are logged in": both browsers are listed, this one marked; its
+    "Log out" beside the other one ends that one only."""
+    server = make_server()
+    server.start("web")
+    sign_up(page, server.url, "lab@example.org")
+    other = browser.new_context()
+    try:
+        phone = other.new_page()
+        phone.goto(server.url + "/login")
+        phone.fill("#email", "lab@example.org")
+        phone.fill("#password", PASSWORD)
+        phone.click("button[type=submit]")
+        expect(phone.get_by_test_id("logout")).to_be_visible()
+
+        page.goto(server.url + "/profile")
+        rows = page.get_by_test_id("session-row")
+        expect(rows).to_have_count(2)
+        expect(page.get_by_test_id("this-session")).to_have_count(1)
+        not_this = rows.filter(has_not=page.get_by_test_id("this-session"))
+        not_this.get_by_test_id("session-end").click()
+        expect(page.get_by_test_id("flash")).to_contain_text("That session has been logged out")
+        expect(page.get_by_test_id("session-row")).to_have_count(1)
+
+        phone.goto(server.url + "/profile")
+        expect(phone).to_have_url(re.compile(r"/login"))  # sent to log in again
+    finally:
+        other.close()

@@ -99,3 +99,95 @@ def test_the_client_journey_on_a_real_server(make_server, tmp_path: Path) -> Non
     gone = client("status", job_id, check=False)
     assert gone.returncode == 1 and "404" in gone.stderr
     assert server.stop() == 0
+
+
+def test_the_client_journey_of_an_account_made_by_openid_connect(
+    make_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Someone who has only ever logged in with the identity provider (a real OpenID provider
+    run locally) makes an API token on the Profile page, and `gas client` works as them:
+    login, submit, wait, variants."""
+    import re
+
+    from tests.e2e.conftest import csrf_token
+
+    oidc_provider_mock = pytest.importorskip("oidc_provider_mock")
+    with oidc_provider_mock.run_server_in_thread(require_nonce=True) as provider:
+        issuer = f"http://localhost:{provider.server_port}"
+        claims = {
+            "email": "barbara@cshl.example.org",
+            "email_verified": True,
+            "name": "Barbara McClintock",
+            "institution": "Cold Spring Harbor Laboratory",
+        }
+        assert requests.put(f"{issuer}/users/barbara", json=claims, timeout=10).ok
+        server = make_server(
+            GAS_OIDC_ISSUER=issuer,
+            GAS_OIDC_CLIENT_ID="gas-client-test",
+            GAS_OIDC_CLIENT_SECRET="gas-client-secret",
+        )
+        server.start()
+
+        # The browser's part, with requests: GAS → the provider's form → back to GAS.
+        browser = requests.Session()
+        started = browser.get(server.url + "/login/oidc", allow_redirects=False, timeout=10)
+        assert started.status_code == 302, started.text
+        assert started.headers["Location"].startswith(f"{issuer}/oauth2/authorize?")
+        authorized = requests.post(
+            started.headers["Location"], data={"sub": "barbara"}, allow_redirects=False, timeout=10
+        )
+        assert authorized.status_code == 302, authorized.text
+        back = authorized.headers["Location"]
+        assert back.startswith(server.url + "/login/oidc/callback?")
+        landed = browser.get(back, allow_redirects=False, timeout=10)
+        assert landed.status_code == 302, landed.text
+        profile = browser.get(server.url + "/profile", allow_redirects=False, timeout=10)
+        assert profile.status_code == 200
+        assert 'value="barbara@cshl.example.org"' in profile.text
+        assert 'data-testid="no-password"' in profile.text  # an account of the provider's
+
+        made = browser.post(
+            server.url + "/profile/tokens",
+            data={"csrf_token": csrf_token(profile.text), "label": "laptop"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
+        found = re.search(r'id="new-token" type="text" value="([^"]+)"', made.text)
+        assert found, made.text
+        token = found.group(1)
+
+    # The provider is gone now: the API token does not need it.
+    config_home = tmp_path / "config"
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**server.env, "XDG_CONFIG_HOME": str(config_home)}
+
+    def client(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "gas", "client", *args],
+            env=env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (done.stdout, done.stderr, server.log())
+        assert "Traceback" not in done.stderr
+        return done
+
+    logged = client("login", "--url", server.url, "--token", token)
+    assert f"Logged in to {server.url}" in logged.stderr
+    sample = work / "sample.vcf"
+    sample.write_text(VCF)
+    job_id = client("submit", str(sample)).stdout.strip().splitlines()[-1]
+    waited = client("wait", job_id, "--timeout", "90", "--interval", "0.5")
+    assert f"Job {job_id} COMPLETED: 3 variants" in waited.stderr
+    table = json.loads(client("variants", job_id, "--format", "json").stdout)
+    assert table["total"] == 3
+    assert {v["gene"] for v in table["variants"]} >= {"TP53", "BRCA1"}
+    # the job is this account's: the API lists it for the token's owner
+    auth = {"Authorization": f"Bearer {token}"}
+    mine = requests.get(f"{server.url}/api/v1/jobs", headers=auth, timeout=10).json()
+    assert [job["id"] for job in mine["jobs"]] == [job_id]
+    assert server.stop() == 0

@@ -56,7 +56,10 @@ def status(server: GasServer) -> dict:
 
 @pytest.mark.slow
 def test_a_crash_looping_worker_is_reported_while_the_rest_keeps_serving(make_server) -> None:  # type: ignore[no-untyped-def]
-    server: GasServer = make_server(GAS_RESTART_MAX_DELAY_SECONDS="2")
+    # as behind a reverse proxy on this machine: clients are seen by their forwarded address
+    server: GasServer = make_server(
+        GAS_RESTART_MAX_DELAY_SECONDS="2", GAS_WEB_TRUSTED_PROXY="127.0.0.1"
+    )
     server.data_dir.mkdir(parents=True)
     blocker = server.data_dir / "tmp"
     blocker.write_text("not a directory")  # the annotator cannot make its work directory
@@ -75,6 +78,14 @@ def test_a_crash_looping_worker_is_reported_while_the_rest_keeps_serving(make_se
         assert health["roles"][role]["state"] == "running", health
         assert health["roles"][role]["restarts"] == 0
     assert server.process is not None and server.process.poll() is None
+    # (the details above: this test is the operator, on loopback) — anyone else, here through
+    # the proxy, learns only that the annotator is backing off
+    public = requests.get(
+        server.url + "/healthz", headers={"X-Forwarded-For": "203.0.113.1"}, timeout=5
+    )
+    assert public.status_code == 200
+    assert public.json()["roles"]["annotator"] == {"status": "backing off"}
+    assert "FileExistsError" not in public.text and '"pid"' not in public.text
     on_disk = json.loads((server.data_dir / "serve.status.json").read_text())
     assert "FileExistsError" in on_disk["roles"]["annotator"]["last_error"]
     assert "crash-looping" in server.log()

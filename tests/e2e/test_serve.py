@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 import signal
+import time
 
 import pytest
 import requests
+import sqlalchemy as sa
 
+from gas.adapters.sql import tables
+from gas.adapters.sql.database import create_engine
 from tests.e2e.conftest import csrf_token, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -148,9 +153,41 @@ def test_broken_vcf_fails_with_a_reason_and_the_worker_goes_on(make_server) -> N
     assert server.stop() == 0
 
 
-def test_stopping_mid_job_loses_nothing(make_server) -> None:  # type: ignore[no-untyped-def]
+def _job_and_message(database_url: str, job_id: str) -> tuple[str, list[dict[str, object]]]:
+    """The job's status and its job.requested messages in the queue, read from the database
+    (with ``gas serve`` stopped, nothing else can answer)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            status = connection.execute(
+                sa.select(tables.jobs.c.status).where(tables.jobs.c.id == job_id)
+            ).scalar_one()
+            rows = connection.execute(
+                sa.select(tables.queue_messages).where(
+                    tables.queue_messages.c.topic == "job.requested"
+                )
+            )
+            messages = [
+                dict(row._mapping)
+                for row in rows
+                if json.loads(row._mapping["payload"]).get("job_id") == job_id
+            ]
+    finally:
+        engine.dispose()
+    return str(status), messages
+
+
+def test_stopping_mid_job_loses_nothing(make_server, database_url: str) -> None:  # type: ignore[no-untyped-def]
     """SIGTERM while a job runs, with no grace: the job is given back and finishes after a
-    restart."""
+    restart.
+
+    What proves it (issue 11, item 6): the job is seen RUNNING — over the API and in the
+    database — before the signal; after the stop it is still RUNNING in the database and its
+    message is back in the queue as deliverable at once (state ready, no lease, its attempt
+    given back), which only the worker's release does (a killed worker leaves the message
+    leased until its lease expires); the log says so; and after a restart the same message is
+    delivered again, resumed as a released message, and the job completes in full.
+    """
     server = make_server(GAS_SHUTDOWN_GRACE_SECONDS="0", GAS_QUEUE_LEASE_SECONDS="5")
     server.start()
     server.gas(
@@ -176,9 +213,29 @@ def test_stopping_mid_job_loses_nothing(make_server) -> None:  # type: ignore[no
             requests.get(f"{server.url}/api/v1/jobs/{job_id}", headers=auth).json()["status"]
         )
 
-    wait_for(lambda: status() != "PENDING", 60, "the job to start")
+    started = wait_for(lambda: (st := status()) != "PENDING" and st, 60, "the job to start")
+    assert started == "RUNNING", (
+        f"the job was {started} before the stop could land: the test needs a longer job"
+    )
+    db_status, messages = _job_and_message(database_url, job_id)
+    assert db_status == "RUNNING"
+    assert len(messages) == 1 and messages[0]["state"] == "leased", messages  # being worked on
+    message_id = messages[0]["id"]
     assert server.stop() == 0
     stopped_log = server.log()
+
+    # Stopped mid-job: not finished, and given back at once (not killed and left to its lease).
+    db_status, messages = _job_and_message(database_url, job_id)
+    assert db_status == "RUNNING", f"the job was {db_status} when GAS had stopped:\n{stopped_log}"
+    assert len(messages) == 1 and messages[0]["id"] == message_id, messages
+    released = messages[0]
+    why = f"{released}\n{stopped_log}"
+    assert released["state"] == "ready" and released["receipt"] is None, why
+    assert released["attempts"] == 0, why  # release gives the interrupted attempt back
+    assert released["available_at"] <= time.time(), why  # deliverable now, no lease left
+    assert f"message {message_id} released for redelivery" in stopped_log, stopped_log
+    assert "killing" not in stopped_log
+    assert "COMPLETED" not in stopped_log
 
     server.start()
     assert (
@@ -188,10 +245,9 @@ def test_stopping_mid_job_loses_nothing(make_server) -> None:  # type: ignore[no
     log = requests.get(f"{server.url}/api/v1/jobs/{job_id}/log", headers=auth).text
     assert "Total: 200000" in log
     assert server.stop() == 0
-    # The interrupted attempt either finished before the stop or was given back at once
-    # (not killed and left to its lease).
-    assert "released for redelivery" in stopped_log or "COMPLETED" in stopped_log
-    assert "killing" not in stopped_log
+    # the released message was delivered again, as a first attempt, and acknowledged
+    assert f"job {job_id}: resuming an interrupted attempt (released message)" in server.log()
+    assert _job_and_message(database_url, job_id) == ("COMPLETED", [])
 
 
 def test_sigterm_stops_cleanly_and_quickly_when_idle(make_server) -> None:  # type: ignore[no-untyped-def]

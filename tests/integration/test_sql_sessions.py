@@ -82,6 +82,7 @@ def new_session(user: User, created: datetime = T, **changes: Any) -> UserSessio
         "last_seen_at": created,
         "expires_at": created + timedelta(hours=12),
         "user_agent": "Mozilla/5.0 (X11; Linux) — «é»",
+        "client_address": "2001:db8::1",
     }
     return UserSession(**(values | changes))
 

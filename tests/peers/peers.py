@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -780,6 +780,35 @@ def compare(
         only_ours,
         only_theirs,
     )
+
+
+#: (our most severe term, the peer's) → (at most this many alleles, why ours is right)
+KnownDifferences = Mapping[tuple[str, str], tuple[int, str]]
+
+
+def category_problems(c: Comparison, known: KnownDifferences) -> list[str]:
+    """What is wrong with the disagreements of ``c`` against the list ``known``: categories
+    not listed, categories holding more alleles than their limit, and listed categories that
+    no longer occur (remove them, so the list says what is true today)."""
+    problems = []
+    for key, n in c.categories.most_common():
+        if key not in known:
+            problems.append(f"unlisted: ours={key[0]} theirs={key[1]}: {n} alleles")
+        elif n > known[key][0]:
+            problems.append(
+                f"over its limit: ours={key[0]} theirs={key[1]}: {n} alleles > {known[key][0]}"
+            )
+    for key in known:
+        if key not in c.categories:
+            problems.append(f"listed but gone (remove it): ours={key[0]} theirs={key[1]}")
+    return problems
+
+
+def check_known_differences(known: KnownDifferences) -> None:
+    for (ours, theirs), (limit, why) in known.items():
+        assert ours != theirs and len(why) > 30 and limit >= 1
+        assert ours in SO_RANK or ours == NONE
+        assert theirs in SO_RANK or theirs == NONE
 
 
 def variant_kind(key: AlleleKey) -> str:

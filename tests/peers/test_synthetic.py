@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gas.annotation import synthetic
+from tests.support import synthetic
 
 from . import peers
 
@@ -212,8 +212,7 @@ def test_indels_are_left_aligned(small) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_fai_matches_samtools(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    if not peers.have("samtools"):
-        pytest.skip(peers.missing_reason("samtools"))
+    peers.require("samtools")
     _, files = small
     copy = tmp_path / "g.fa"
     copy.write_bytes(files["fasta"].read_bytes())
@@ -247,5 +246,7 @@ def test_bcftools_and_snpeff_agree_on_the_synthetic_reference(
     c = peers.compare(snpeff_calls, bcftools_calls, peers.project_for_bcftools, keys=keys)
     report = c.report("snpeff", "bcftools")
     print(report)
-    assert c.agreement >= 0.99, report
-    assert c.protein_compared > 2_000 and c.protein_agreement >= 0.995, report
+    # measured (issue 11): 11,905 of 11,954 alleles agree (99.590 %); amino-acid changes
+    # agree for 10,135 of 10,135 pairs
+    assert c.agreement >= 0.995, report
+    assert c.protein_compared >= 10_000 and c.protein_agreement >= 0.9999, report

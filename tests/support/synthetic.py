@@ -1,5 +1,7 @@
 """Synthetic references and variants, for testing the engine against other annotators.
 
+Test and benchmark support, not part of the product: it imports nothing from gas.annotation.
+
 Makes a random genome (several chromosomes, regional GC content around 41 %, simple repeats,
 occasional runs of N) with genes written into it: both strands, multi-exon, with 5' and 3'
 UTRs, a start codon, an in-frame stop codon and no premature stop in every coding
@@ -13,7 +15,7 @@ sites-only or with genotypes) go with it.
 
 Everything is deterministic given the seed.
 
-    python -m gas.annotation.synthetic --out DIR --genome-mb 6 --genes 300 --seed 1 \\
+    python -m tests.support.synthetic --out DIR --genome-mb 6 --genes 300 --seed 1 \\
         --variants 200000 --samples 0 1 100
 
 writes ``DIR/genome.fa`` (+ ``.fai``; ``genome.fa.gz`` + ``.fai`` + ``.gzi`` when ``bgzip``
@@ -1227,7 +1229,7 @@ def describe(ref: Reference) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m gas.annotation.synthetic",
+        prog="python -m tests.support.synthetic",
         description="Write a synthetic reference (FASTA, GTF, GFF3) and random VCFs.",
     )
     ap.add_argument("--out", type=Path, required=True, help="output directory")
@@ -1262,7 +1264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ref, variants, args.out / vcf_name(s), s, args.seed, compress=args.compress
         )
     manifest = {
-        "generator": "gas.annotation.synthetic",
+        "generator": "tests.support.synthetic",
         "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "reference": describe(ref),
         "variants": len(variants),

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gas.annotation.genes import normalize_chrom
+from gas.annotation.reference.contigs import normalize_chrom
 from gas.services.variants import ANSWER_COLUMNS, VariantFilter, VariantPage
 
 log = logging.getLogger(__name__)

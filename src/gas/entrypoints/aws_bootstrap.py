@@ -21,35 +21,41 @@ Running it again changes nothing and reports everything as found.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from gas.adapters import aws
-from gas.adapters.sqs_sns import (
-    MAX_WAIT_SECONDS,
-    dlq_name,
-    parse_queue_url,
-    queue_name,
-    redrive_max_receive_count,
-    restore_events_queue_name,
-    topic_name,
+from gas.adapters import aws, aws_layout
+from gas.adapters.aws_layout import (
+    CORS_RULE_ID,
+    DLQ_RETENTION_SECONDS,
+    NOTIFICATION_ID,
+    RESTORE_COMPLETED,
+    RESTORE_EVENTS_MAX_RECEIVES,
+    RESTORE_EVENTS_VISIBILITY,
+    SOURCE_RETENTION_SECONDS,
 )
+from gas.adapters.sqs_sns import parse_queue_url
 from gas.config import Settings
-from gas.domain import events
+
+__all__ = [
+    "CORS_RULE_ID",
+    "DLQ_RETENTION_SECONDS",
+    "NOTIFICATION_ID",
+    "RESTORE_COMPLETED",
+    "RESTORE_EVENTS_MAX_RECEIVES",
+    "RESTORE_EVENTS_VISIBILITY",
+    "SOURCE_RETENTION_SECONDS",
+    "Bootstrap",
+    "Plan",
+    "Step",
+    "run",
+]
 
 CREATED, UPDATED, FOUND = "created", "updated", "found"
-
-SOURCE_RETENTION_SECONDS = 7 * 24 * 3600
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum; longer than the source queues' (AWS)
-RESTORE_EVENTS_MAX_RECEIVES = 5
-RESTORE_EVENTS_VISIBILITY = 60
-NOTIFICATION_ID = "gas-restore-completed"
-CORS_RULE_ID = "gas-browser-upload"
-RESTORE_COMPLETED = "s3:ObjectRestore:Completed"
 
 
 @dataclass(frozen=True)
@@ -197,51 +203,40 @@ class Bootstrap:
 
     # --- SNS and SQS ------------------------------------------------------------------------
     def ensure_messaging(self, prefix: str) -> None:
-        topic_arns = self.ensure_topics(prefix)
-        for queue, topics in events.SUBSCRIPTIONS.items():
+        layout = aws_layout.messaging(prefix)
+        topic_arns = self.ensure_topics(layout)
+        for queue in layout.queues:
             dlq_arn = self.ensure_queue(
-                dlq_name(prefix, queue),
-                lambda arn: {
-                    "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
-                    "SqsManagedSseEnabled": "true",
-                },
+                queue.dlq, lambda arn: aws_layout.api_attributes(aws_layout.dlq_attributes())
             )
-            senders = [topic_arns[t] for t in topics]
+            senders = [topic_arns[t] for t in queue.topics]
             queue_arn = self.ensure_queue(
-                queue_name(prefix, queue),
-                lambda arn, senders=senders, dlq_arn=dlq_arn: {
-                    "VisibilityTimeout": str(self.plan.lease_seconds),
-                    "ReceiveMessageWaitTimeSeconds": str(MAX_WAIT_SECONDS),
-                    "MessageRetentionPeriod": str(SOURCE_RETENTION_SECONDS),
-                    "SqsManagedSseEnabled": "true",
-                    "RedrivePolicy": json.dumps(
-                        {
-                            "deadLetterTargetArn": dlq_arn,
-                            "maxReceiveCount": redrive_max_receive_count(self.plan.max_attempts),
-                        }
-                    ),
-                    "Policy": json.dumps(
-                        _queue_policy(arn, "sns.amazonaws.com", "ArnEquals", senders)
-                    ),
-                },
+                queue.name,
+                lambda arn, senders=senders, dlq_arn=dlq_arn: aws_layout.api_attributes(
+                    {
+                        **aws_layout.worker_queue_attributes(
+                            self.plan.lease_seconds, dlq_arn, self.plan.max_attempts
+                        ),
+                        "Policy": aws_layout.worker_queue_policy(arn, senders),
+                    }
+                ),
             )
-            for topic in topics:
+            for topic in queue.topics:
                 self.ensure_subscription(topic_arns[topic], queue_arn)
 
-    def ensure_topics(self, prefix: str) -> dict[str, str]:
+    def ensure_topics(self, layout: aws_layout.Messaging) -> dict[str, str]:
         existing: dict[str, str] = {}
         for page in self.sns.get_paginator("list_topics").paginate():
             for entry in page.get("Topics", []):
                 existing[entry["TopicArn"].rsplit(":", 1)[-1]] = entry["TopicArn"]
         arns = {}
-        for topic in events.TOPICS:
-            name = topic_name(prefix, topic)
-            if name in existing:
-                arns[topic] = existing[name]
-                self._step(FOUND, "SNS topic", name)
+        for topic in layout.topics:
+            if topic.name in existing:
+                arns[topic.event] = existing[topic.name]
+                self._step(FOUND, "SNS topic", topic.name)
             else:
-                arns[topic] = self.sns.create_topic(Name=name)["TopicArn"]
-                self._step(CREATED, "SNS topic", name)
+                arns[topic.event] = self.sns.create_topic(Name=topic.name)["TopicArn"]
+                self._step(CREATED, "SNS topic", topic.name)
         return arns
 
     def ensure_queue(self, name: str, attributes: Callable[[str], dict[str, str]]) -> str:
@@ -293,39 +288,30 @@ class Bootstrap:
             TopicArn=topic_arn,
             Protocol="sqs",
             Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"},
+            Attributes=dict(aws_layout.SUBSCRIPTION_ATTRIBUTES),
             ReturnSubscriptionArn=True,
         )
         self._step(CREATED, "SNS subscription", label)
 
     def ensure_restore_events_queue(self, prefix: str, cold_bucket: str) -> str:
-        name = restore_events_queue_name(prefix)
+        layout = aws_layout.messaging(prefix)
         dlq_arn = self.ensure_queue(
-            f"{name}-dlq",
-            lambda arn: {
-                "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS),
-                "SqsManagedSseEnabled": "true",
-            },
+            layout.restore_events_dlq,
+            lambda arn: aws_layout.api_attributes(aws_layout.dlq_attributes()),
         )
 
         def wanted(arn: str) -> dict[str, str]:
             partition, account = arn.split(":")[1], arn.split(":")[4]
-            policy = _queue_policy(
-                arn, "s3.amazonaws.com", "ArnLike", [f"arn:{partition}:s3:::{cold_bucket}"]
+            return aws_layout.api_attributes(
+                {
+                    **aws_layout.restore_events_attributes(dlq_arn),
+                    "Policy": aws_layout.restore_events_policy(
+                        arn, partition, account, cold_bucket
+                    ),
+                }
             )
-            policy["Statement"][0]["Condition"]["StringEquals"] = {"aws:SourceAccount": account}
-            return {
-                "VisibilityTimeout": str(RESTORE_EVENTS_VISIBILITY),
-                "ReceiveMessageWaitTimeSeconds": str(MAX_WAIT_SECONDS),
-                "MessageRetentionPeriod": str(SOURCE_RETENTION_SECONDS),
-                "SqsManagedSseEnabled": "true",
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": RESTORE_EVENTS_MAX_RECEIVES}
-                ),
-                "Policy": json.dumps(policy),
-            }
 
-        return self.ensure_queue(name, wanted)
+        return self.ensure_queue(layout.restore_events, wanted)
 
     # --- S3 ---------------------------------------------------------------------------------
     def ensure_bucket(self, bucket: str, *, cors_origin: str | None = None) -> None:
@@ -366,24 +352,12 @@ class Bootstrap:
             return
         self.s3.put_bucket_encryption(
             Bucket=bucket,
-            ServerSideEncryptionConfiguration={
-                "Rules": [
-                    {
-                        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
-                        "BucketKeyEnabled": True,
-                    }
-                ]
-            },
+            ServerSideEncryptionConfiguration={"Rules": [dict(aws_layout.DEFAULT_ENCRYPTION_RULE)]},
         )
         self._step(CREATED, "S3 default encryption", bucket, "AES256")
 
     def _ensure_public_access_block(self, bucket: str) -> None:
-        wanted = {
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        }
+        wanted = dict(aws_layout.PUBLIC_ACCESS_BLOCK)
         try:
             current = self.s3.get_public_access_block(Bucket=bucket)[
                 "PublicAccessBlockConfiguration"
@@ -399,14 +373,7 @@ class Bootstrap:
         self._step(CREATED if current is None else UPDATED, "S3 public access block", bucket)
 
     def _ensure_cors(self, bucket: str, origin: str) -> None:
-        rule = {
-            "ID": CORS_RULE_ID,
-            "AllowedOrigins": [origin],
-            "AllowedMethods": ["GET", "POST"],
-            "AllowedHeaders": ["*"],
-            "ExposeHeaders": ["ETag", "Location"],
-            "MaxAgeSeconds": 3000,
-        }
+        rule = aws_layout.cors_rule(origin)
         try:
             rules = self.s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
         except ClientError as exc:
@@ -424,15 +391,7 @@ class Bootstrap:
     def ensure_restore_notification(self, bucket: str, key_prefix: str, queue_arn: str) -> None:
         current = self.s3.get_bucket_notification_configuration(Bucket=bucket)
         current.pop("ResponseMetadata", None)
-        ours: dict[str, Any] = {
-            "Id": NOTIFICATION_ID,
-            "QueueArn": queue_arn,
-            "Events": [RESTORE_COMPLETED],
-        }
-        if key_prefix:
-            ours["Filter"] = {
-                "Key": {"FilterRules": [{"Name": "prefix", "Value": key_prefix + "/"}]}
-            }
+        ours = aws_layout.restore_notification(queue_arn, key_prefix)
         queues = current.get("QueueConfigurations", [])
         existing = [q for q in queues if q.get("Id") == NOTIFICATION_ID]
         label = f"{bucket} -> {queue_arn.rsplit(':', 1)[-1]}"
@@ -450,27 +409,6 @@ class Bootstrap:
         self._step(
             UPDATED if existing else CREATED, "S3 event notification", label, RESTORE_COMPLETED
         )
-
-
-def _queue_policy(
-    queue_arn: str, service: str, operator: str, sources: Iterable[str]
-) -> dict[str, Any]:
-    """Only ``service``, on behalf of ``sources``, may send to the queue (the confused-deputy
-    protection AWS recommends)."""
-    return {
-        "Version": "2012-10-17",
-        "Id": f"{queue_arn}/gas",
-        "Statement": [
-            {
-                "Sid": "gas-" + service.split(".")[0],
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {operator: {"aws:SourceArn": sorted(sources)}},
-            }
-        ],
-    }
 
 
 def _notification_view(configuration: dict[str, Any]) -> dict[str, Any]:

@@ -65,11 +65,18 @@ def serve(host: str, port: int) -> None:
     from gas.entrypoints.supervisor import STATUS_FILE, Supervisor, serve_children
 
     settings = _settings()
-    logs.configure("serve", settings.log_level)
+    logs.configure("serve", settings.log_level, settings.log_format)
+    _metrics_dir(settings)  # prepared once here; the children inherit it
+    os.environ.pop("GAS_METRICS_LISTEN", None)  # the web serves /metrics for every child
     c = _container(settings)  # applies migrations once, before the children start
     c.close()
-    click.echo(f"GAS is starting at http://{host}:{port}  (data in {settings.data_dir})")
-    children = serve_children(host, port, settings.annotator_processes)
+    click.echo(
+        f"GAS is starting at http://{host}:{port}  (data in {settings.data_dir})",
+        err=settings.log_format == "json",  # standard output: log lines only
+    )
+    children = serve_children(
+        host, port, settings.annotator_processes, web=settings.web_processes
+    )
     grace = float(os.environ.get("GAS_SHUTDOWN_GRACE_SECONDS", "30"))
     max_delay = float(os.environ.get("GAS_RESTART_MAX_DELAY_SECONDS") or "60")
     supervisor = Supervisor(
@@ -95,7 +102,8 @@ def web(host: str, port: int, threads: int | None) -> None:
     from gas.entrypoints.web import create_app
 
     settings = _settings()
-    logs.configure("web", settings.log_level)
+    logs.configure("web", settings.log_level, settings.log_format)
+    _metrics_dir(settings)
     c = _container(settings)
     app = create_app(c)
     c.start_background("web")
@@ -122,23 +130,65 @@ def worker(kind: str) -> None:
     if kind == "all":
         from gas.entrypoints.supervisor import Child, Supervisor
 
-        logs.configure("workers", settings.log_level)
-        _container(settings).close()
+        logs.configure("workers", settings.log_level, settings.log_format)
+        _metrics_dir(settings)
+        c = _container(settings)
+        _serve_metrics(settings, c)  # this machine's workers' metrics, from this process
+        os.environ.pop("GAS_METRICS_LISTEN", None)  # (not from each child)
         gas = [sys.executable, "-m", "gas", "worker"]
         children = [Child(k, [*gas, k]) for k in KINDS]
-        sys.exit(Supervisor(children).run())
+        try:
+            code = Supervisor(children).run()
+        finally:
+            c.close()
+        sys.exit(code)
 
+    from gas.entrypoints import metrics
     from gas.entrypoints.workers import build_worker, install_signal_handlers
 
-    logs.configure(kind, settings.log_level)
+    logs.configure(kind, settings.log_level, settings.log_format)
+    _metrics_dir(settings)
     c = _container(settings)
     w = build_worker(kind, c)
     install_signal_handlers(w)
+    metrics.worker_running(kind)
+    _serve_metrics(settings, c)
     c.start_background(kind)
     try:
         w.run_forever()
     finally:
         c.close()
+
+
+def _metrics_dir(settings: Settings) -> None:
+    """Count this process's metrics into the machine's metrics directory (see
+    gas.entrypoints.metrics); children started later inherit it."""
+    from gas.entrypoints import metrics
+
+    if settings.metrics_dir is None:
+        return
+    try:
+        metrics.enable_multiprocess(settings.metrics_dir)
+    except OSError as exc:
+        raise click.ClickException(
+            f"GAS_METRICS_DIR {settings.metrics_dir}: {exc.strerror or exc}"
+        ) from None
+
+
+def _serve_metrics(settings: Settings, c: Any) -> None:
+    """With GAS_METRICS_LISTEN: serve /metrics (a machine running only workers)."""
+    if not settings.metrics_listen:
+        return
+    from gas.entrypoints import metrics
+
+    try:
+        metrics.serve_in_thread(
+            settings.metrics_listen,
+            metrics.scrape_registry(metrics.state_collector(c)),
+            settings.metrics_token,
+        )
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"GAS_METRICS_LISTEN: {exc}") from None
 
 
 # --- users and tokens -------------------------------------------------------------------------
@@ -316,7 +366,7 @@ def annotate(
     Writes OUTDIR/<name>.annot.vcf, OUTDIR/<name>.count.log and OUTDIR/<name>.summary.json.
     """
     from gas import annotation
-    from gas.annotation.bundle import BundleError
+    from gas.annotation.reference.bundle import BundleError
 
     kwargs: dict[str, Any] = {"assembly": None if assembly == "auto" else assembly}
     if refdata is not None:
@@ -404,10 +454,10 @@ def refdata_build(
     outdir: Path | None,
 ) -> None:
     """Build a reference bundle; prints its directory as the last line."""
-    from gas.annotation.bundle import BundleError, build_bundle
-    from gas.annotation.genemodels import GeneModelError
-    from gas.annotation.genome import FastaError
-    from gas.annotation.knownvars import parse_source
+    from gas.annotation.reference.bundle import BundleError, build_bundle
+    from gas.annotation.reference.genemodels import GeneModelError
+    from gas.annotation.reference.genome import FastaError
+    from gas.annotation.reference.knownvars import parse_source
 
     if (gtf is None) == (gff3 is None):
         raise click.UsageError("give exactly one of --gtf and --gff3")
@@ -473,10 +523,10 @@ def refdata_fetch(
     half-built bundle; download from another server with the official layout
     with --mirror URL or GAS_REFDATA_MIRROR=URL. Prints the bundle directory last.
     """
-    from gas.annotation.bundle import BundleError
-    from gas.annotation.fetch import fetch
-    from gas.annotation.genemodels import GeneModelError
-    from gas.annotation.genome import FastaError
+    from gas.annotation.reference.bundle import BundleError
+    from gas.annotation.reference.fetch import fetch
+    from gas.annotation.reference.genemodels import GeneModelError
+    from gas.annotation.reference.genome import FastaError
 
     bars: dict[str, Any] = {}  # the progress bars still on screen
 
@@ -516,7 +566,7 @@ def refdata_fetch(
 @refdata.command("list")
 def refdata_list() -> None:
     """Show the installed bundles (and the built-in gene table)."""
-    from gas.annotation.bundle import BUILTIN_GENES, list_bundles, refdata_dir
+    from gas.annotation.reference.bundle import BUILTIN_GENES, list_bundles, refdata_dir
 
     click.echo(f"{BUILTIN_GENES}\tGRCh38\tgenes\t(built in: NCBI Gene table, gene names only)")
     for b in list_bundles():
@@ -553,18 +603,85 @@ def queue() -> None:
     """Inspect the work queue: backlog, dead letters."""
 
 
+def _worker_counts(settings: Settings, given: tuple[str, ...]) -> tuple[dict[str, int], str]:
+    """The workers per kind to divide the backlog by, and where the figures come from."""
+    counts: dict[str, int] = {}
+    for item in given:
+        kind, sep, number = item.partition("=")
+        if not sep or kind not in KINDS or not number.isdigit():
+            raise click.BadParameter(
+                f"{item!r}: give KIND=N, KIND one of {', '.join(KINDS)}", param_hint="--workers"
+            )
+        counts[kind] = int(number)
+    if counts:
+        return counts, "--workers"
+    from gas.entrypoints.metrics import live_workers
+
+    if settings.metrics_dir is not None:
+        live = live_workers(settings.metrics_dir)
+        if live:
+            return live, "live worker processes on this machine"
+    configured = {kind: 1 for kind in KINDS}
+    configured["annotator"] = settings.annotator_processes
+    return configured, "as `gas serve` starts them: GAS_ANNOTATOR_PROCESSES, one of each other"
+
+
 @queue.command("stats")
-def queue_stats() -> None:
-    """Messages per worker queue and state."""
-    c = _container()
+@click.option(
+    "--workers",
+    "given",
+    multiple=True,
+    metavar="KIND=N",
+    help="Workers of KIND there are (repeat per kind) [default: the live worker processes on "
+    "this machine, else as `gas serve` starts them].",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+def queue_stats(given: tuple[str, ...], as_json: bool) -> None:
+    """Messages per worker queue and state, and the backlog per worker.
+
+    \b
+    ready    may be claimed now (new, retried, or its lease expired)
+    leased   in a worker's hands
+    delayed  waiting for a retry's backoff or a timer (archive windows)
+    dead     dead-lettered (gas queue dead, gas queue retry)
+
+    The backlog per worker is ready ÷ workers of that kind — the figure to scale workers on
+    (as AWS's backlog per instance: ApproximateNumberOfMessagesVisible ÷ in-service
+    instances). Workers are counted as --workers says, else as the live worker processes of
+    this machine (from GAS_METRICS_DIR), else as `gas serve` starts them; never fewer than the
+    messages they hold (leased).
+    """
+    settings = _settings()
+    c = _container(settings)
     try:
         stats = c.queue.stats()
     finally:
         c.close()
+    workers, source = _worker_counts(settings, given)
+    per_worker: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        s = stats.get(kind, {})
+        count = max(workers.get(kind, 0), s.get("leased", 0))
+        backlog = s.get("ready", 0)
+        per_worker[kind] = {
+            "backlog": backlog,
+            "workers": count,
+            "backlog_per_worker": round(backlog / count, 2) if count else None,
+        }
+    if as_json:
+        document = {"queues": stats, "backlog": per_worker, "workers_from": source}
+        click.echo(json.dumps(document, indent=1, sort_keys=True))
+        return
     click.echo(f"{'queue':<12}{'ready':>8}{'leased':>8}{'delayed':>9}{'dead':>7}")
     for name in sorted(stats):
         s = stats[name]
         click.echo(f"{name:<12}{s['ready']:>8}{s['leased']:>8}{s['delayed']:>9}{s['dead']:>7}")
+    click.echo("")
+    click.echo(f"backlog per worker (ready ÷ workers; workers: {source})")
+    click.echo(f"{'worker':<12}{'backlog':>8}{'workers':>8}{'per worker':>12}")
+    for kind, row in per_worker.items():
+        ratio = "-" if row["backlog_per_worker"] is None else f"{row['backlog_per_worker']:.2f}"
+        click.echo(f"{kind:<12}{row['backlog']:>8}{row['workers']:>8}{ratio:>12}")
 
 
 @queue.command("dead")

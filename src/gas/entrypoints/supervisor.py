@@ -50,6 +50,18 @@ def _child_setup() -> None:  # runs in the child between fork and exec
         pass
 
 
+def _metrics_process_exited(pid: int) -> None:
+    """A child is gone: its live-process gauges (gas_worker_processes) stop counting."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    try:
+        from gas.entrypoints.metrics import process_exited
+
+        process_exited(pid)
+    except Exception:  # noqa: BLE001 - bookkeeping must never stop the supervisor
+        log.debug("metrics: could not forget process %d", pid, exc_info=True)
+
+
 def _iso(wall: float | None) -> str | None:
     return None if wall is None else datetime.fromtimestamp(wall, UTC).isoformat()
 
@@ -136,6 +148,7 @@ class Child:
             self.last_exit = f"exit code {code}"
         self.last_error = self._stderr_tail[-1] if self._stderr_tail else None
         self.last_failure_at = time.time()
+        _metrics_process_exited(self.process.pid)
         up = now - self.started
         self.failures = self.failures + 1 if up < STABLE_SECONDS else 1
         self.fast_failures = self.fast_failures + 1 if up < FAST_FAILURE_SECONDS else 0
@@ -311,9 +324,16 @@ class Supervisor:
             time.sleep(0.1)
 
 
-def serve_children(host: str, port: int, annotators: int) -> list[Child]:
+def serve_children(host: str, port: int, annotators: int, web: int = 1) -> list[Child]:
     gas = [sys.executable, "-m", "gas"]
-    children = [Child("web", [*gas, "web", "--host", host, "--port", str(port)], essential=True)]
+    children = [  # several web processes share the port (GAS_WEB_PROCESSES: SO_REUSEPORT)
+        Child(
+            f"web-{i + 1}" if web > 1 else "web",
+            [*gas, "web", "--host", host, "--port", str(port)],
+            essential=True,
+        )
+        for i in range(web)
+    ]
     for i in range(annotators):
         suffix = f"-{i + 1}" if annotators > 1 else ""
         children.append(Child(f"annotator{suffix}", [*gas, "worker", "annotator"]))

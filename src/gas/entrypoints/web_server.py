@@ -14,6 +14,7 @@ cookies); from any other peer those headers are removed.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 from gas.config import Settings
@@ -64,11 +65,34 @@ def raise_open_files_limit(wanted: int) -> int:
     return int(target)
 
 
+def shared_port_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket that other processes may bind too (``SO_REUSEPORT``): the kernel
+    spreads the connections over them. Several web processes use several cores (each is
+    limited to about one by Python's global interpreter lock)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(app: Any, settings: Settings, *, host: str, port: int, threads: int | None) -> None:
     """Serve ``app`` until interrupted."""
     import waitress
 
     options = waitress_options(settings, threads=threads)
+    if settings.web_processes > 1 and hasattr(socket, "SO_REUSEPORT"):
+        options["sockets"] = [shared_port_socket(host, port, options["backlog"])]
+    else:
+        options.update(host=host, port=port)
     wanted = settings.web_connection_limit + SPARE_FILES
     limit = raise_open_files_limit(wanted)
     if limit < wanted:
@@ -80,16 +104,13 @@ def serve(app: Any, settings: Settings, *, host: str, port: int, threads: int | 
             wanted,
         )
     log.info(
-        "web server: %d threads, at most %d connections, idle ones closed after %d s%s",
+        "web server: %d threads, at most %d connections, idle ones closed after %d s%s%s",
         options["threads"],
         options["connection_limit"],
         options["channel_timeout"],
         f", behind the proxy at {settings.web_trusted_proxy}" if settings.web_trusted_proxy else "",
+        f", port shared with {settings.web_processes - 1} other processes"
+        if "sockets" in options
+        else "",
     )
-    waitress.serve(
-        app,
-        host=host,
-        port=port,
-        max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
-        **options,
-    )
+    waitress.serve(app, max_request_body_size=app.config["MAX_CONTENT_LENGTH"], **options)

@@ -21,7 +21,8 @@ from types import FrameType
 from gas import annotation
 from gas.bootstrap import Container
 from gas.domain import events
-from gas.ports import Delivery, MessageQueue
+from gas.entrypoints import metrics
+from gas.ports import Delivery, MessageQueue, ScaleInProtection
 from gas.services.account_notices import notify_account
 from gas.services.annotate import AnnotationRun, give_up_annotation, run_annotation
 from gas.services.cold_storage import (
@@ -61,6 +62,8 @@ class Worker:
     housekeeping: Callable[[], None] | None = None
     housekeeping_delays: tuple[float, ...] = (0.0,)
     housekeeping_every: float = 3600.0
+    # the annotator's: on while a job runs, so that autoscaling scale-in spares this instance
+    scale_in_protection: ScaleInProtection | None = None
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -114,6 +117,8 @@ class Worker:
             target=self._heartbeat, args=(delivery, beat_stop), daemon=True, name="heartbeat"
         )
         beat.start()
+        if self.scale_in_protection is not None:
+            self.scale_in_protection.set_protected(True)
         try:
             handler(delivery)
         except Interrupted:
@@ -138,6 +143,8 @@ class Worker:
         finally:
             beat_stop.set()
             beat.join()
+            if self.scale_in_protection is not None:
+                self.scale_in_protection.set_protected(False)
         return True
 
     def _heartbeat(self, delivery: Delivery, stop: threading.Event) -> None:
@@ -203,6 +210,7 @@ def annotator_handlers(c: Container, workdir: Path | None = None) -> dict[str, H
         bad_input=(annotation.InvalidInputError,),
         output_stem=annotation.output_stem,
         workdir=workdir,
+        on_completed=lambda job, seconds: metrics.observe_job(job.variant_count, seconds),
     )
 
     def on_job_requested(d: Delivery) -> None:
@@ -307,6 +315,17 @@ def sweeper(kind: str, c: Container) -> Callable[[], None] | None:
     return sweep
 
 
+def _user_of_job(c: Container) -> Callable[[str], str | None]:
+    """The owner of a job (for the log lines of messages that name only the job)."""
+
+    def lookup(job_id: str) -> str | None:
+        with c.uow(readonly=True) as uow:
+            job = uow.jobs.get(job_id)
+        return job.user_id if job is not None else None
+
+    return lookup
+
+
 def build_worker(kind: str, c: Container) -> Worker:
     handlers: dict[str, Handler]
     on_exhausted: dict[str, Handler] = {}
@@ -324,7 +343,8 @@ def build_worker(kind: str, c: Container) -> Worker:
         raise ValueError(f"unknown worker kind {kind!r}; choose from {', '.join(WORKER_KINDS)}")
     return Worker(
         kind=kind,
-        queue=c.queue,
+        # counts each message's outcome; its job and user go on the log lines while handled
+        queue=metrics.InstrumentedQueue(c.queue, kind, user_of_job=_user_of_job(c)),
         handlers=handlers,
         heartbeat_seconds=max(0.5, c.settings.queue_lease_seconds / 3),
         idle_wait_seconds=5.0,
@@ -332,4 +352,14 @@ def build_worker(kind: str, c: Container) -> Worker:
         housekeeping=sweeper(kind, c),
         # at start; and when what the worker this one may replace left is older than the lease
         housekeeping_delays=(0.0, 2 * c.settings.queue_lease_seconds),
+        scale_in_protection=_scale_in_protection(c) if kind == "annotator" else None,
     )
+
+
+def _scale_in_protection(c: Container) -> ScaleInProtection | None:
+    if not c.settings.aws_scale_in_protection:
+        return None
+    from gas.adapters.autoscaling import scale_in_protection
+
+    protection: ScaleInProtection = scale_in_protection(c.settings)
+    return protection

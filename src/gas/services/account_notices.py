@@ -1,4 +1,5 @@
-"""Emails about the account itself: the welcome after sign-up, the notice to the owner of an
+"""Emails about the account itself: the welcome after sign-up (or after a first log-in with
+the identity provider), the notice to the owner of an
 address someone tried to sign up with again, the word that the password was changed, the
 password-reset link.
 
@@ -23,6 +24,7 @@ from gas.services.notify import MailSettings, _message
 log = logging.getLogger(__name__)
 
 WELCOME = "welcome"
+WELCOME_OIDC = "welcome_oidc"  # the account was made by a first log-in with the provider
 SIGNUP_EXISTING = "signup_existing"  # someone signed up with the address of an account
 PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a kind of notice, not a secret
 PASSWORD_RESET = "password_reset"  # noqa: S105 - the email with a reset link
@@ -33,6 +35,7 @@ GOODBYE = "goodbye"  # the account was deleted (sent to the address it had)
 KINDS = (
     GOODBYE,
     WELCOME,
+    WELCOME_OIDC,
     SIGNUP_EXISTING,
     PASSWORD_CHANGED,
     PASSWORD_RESET,
@@ -159,6 +162,18 @@ def notice_message(
             f"Log in to annotate your first VCF file:\n{login}\n\n"
             "If you did not sign up for GAS, someone else used your email address; you can "
             "ignore this message.",
+        )
+    if kind == WELCOME_OIDC:
+        return _message(
+            settings,
+            user,
+            "Welcome to GAS",
+            f"Your GAS account for {user.email} is ready: it was made when you first logged "
+            f"in with your identity provider ({_when(at)}), which vouched for this address. "
+            "The account has no GAS password: log in with the provider's button each time, "
+            f"on the log-in page:\n{login}\n\n"
+            "If you did not log in to GAS, someone has access to your account at the identity "
+            "provider: please tell your GAS administrator.",
         )
     if kind == SIGNUP_EXISTING:
         return _message(

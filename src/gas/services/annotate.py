@@ -53,6 +53,8 @@ class AnnotationRun:
     output_stem: Callable[[str], str]  # the engine's naming: "x.vcf.gz" -> "x"
     workdir: Path | None = None
     progress_interval: float = 1.0
+    # told of each job this run completed and the seconds it took (the worker's metrics)
+    on_completed: Callable[[Job, float], None] | None = None
 
 
 def run_annotation(
@@ -172,7 +174,13 @@ def _annotate(run: AnnotationRun, job: Job) -> None:
             for topic, payload in current.events:
                 uow.publish(topic, payload)
             uow.commit()
-        log.info("job %s: COMPLETED in %.2f s", job.id, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        log.info("job %s: COMPLETED in %.2f s", job.id, seconds)
+        if run.on_completed is not None:
+            try:
+                run.on_completed(current, seconds)
+            except Exception:  # noqa: BLE001 - the job is done; its statistics are extras
+                log.warning("job %s: could not record its statistics", job.id, exc_info=True)
 
 
 def _assembly_report(job_id: str, outputs: EngineOutputs) -> dict[str, Any] | None:

@@ -142,6 +142,31 @@ def request_change(
     return email
 
 
+def adopt_provider_email(uow: UnitOfWork, clock: Clock, user_id: str, email: str) -> bool:
+    """An account without a GAS password (made by a log-in with the identity provider) has
+    the provider's address: when the provider vouches for another one at a log-in, it becomes
+    the account's (verified), and the old address is told — unless another account has it.
+    Accounts with a password change their address themselves (:func:`request_change`).
+    Returns whether the address changed."""
+    now = clock.now()
+    with uow:
+        user = uow.users.get(user_id, for_update=True)
+        if user is None or user.password_hash is not None or user.email == email:
+            return False
+        if uow.users.get_by_email(email) is not None:
+            return False  # another account's: this one keeps its address
+        old_email = user.email
+        user.email = email
+        user.email_verified_at = now
+        user.updated_at = now
+        uow.users.save(user)
+        account_notices.announce(
+            uow, user.id, account_notices.EMAIL_CHANGED, now, address=old_email
+        )
+        uow.commit()
+    return True
+
+
 def with_address(user: User, address: str | None) -> User:
     """``user`` as the recipient at ``address`` (another address than the account's)."""
     return dataclasses.replace(user, email=address) if address else user

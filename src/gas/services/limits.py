@@ -24,6 +24,7 @@ SIGNUP = "signup"  # sign-up attempts from one client address
 PASSWORD_RESET = "password_reset"  # noqa: S105 - reset requests from one client address
 TOKENS = "tokens"  # API tokens created by one user
 UPLOADS = "uploads"  # jobs submitted (uploads and re-runs) by one user
+OIDC = "oidc"  # OpenID Connect log-ins started or finished from one client address
 # Not configurable: emails sent to one address because someone signed up with it again. Past
 # it the sign-up answers the same and sends nothing (no mail bombing through our form).
 SIGNUP_NOTICES = "signup_notices"
@@ -36,6 +37,7 @@ MESSAGES = {
     PASSWORD_RESET: "Too many password-reset requests.",
     TOKENS: "You have created too many API tokens recently.",
     UPLOADS: "You have submitted too many annotation jobs recently.",
+    OIDC: "Too many log-ins with the identity provider from your network address.",
 }
 
 

@@ -9,7 +9,8 @@ before any of these opens nothing afterwards.
 
 Why a table rather than a per-user "session epoch" in the cookie: each log-in is a row, so one
 can end alone (log-out here leaves the user's other browsers logged in), idle time is measured
-by the server, and the user can be shown their sessions and end any of them — and a new way
+by the server, and the user can be shown their sessions (when, from which address and
+browser) and end any of them — and a new way
 to log in (OpenID Connect) is one more ``method``, nothing else.
 """
 
@@ -56,6 +57,7 @@ def start_session(
     *,
     method: str = "password",
     user_agent: str = "",
+    client_address: str = "",
 ) -> tuple[str, UserSession]:
     """A new session for ``user_id`` (after the user proved who they are): its token, for the
     cookie, and its record. The user's long-ended sessions are forgotten on the way."""
@@ -70,6 +72,7 @@ def start_session(
         expires_at=now + timedelta(seconds=policy.lifetime_seconds),
         method=method[:16],
         user_agent=" ".join(user_agent.split())[:200],
+        client_address=" ".join(client_address.split())[:64],
     )
     with uow:
         uow.sessions.delete_ended(user_id, now - timedelta(days=30))
@@ -121,6 +124,19 @@ def end_session(uow: UnitOfWork, clock: Clock, token: str) -> bool:
         if session is None:
             return False
         done = uow.sessions.revoke(session.id, clock.now())
+        uow.commit()
+    return done
+
+
+def end_user_session(uow: UnitOfWork, clock: Clock, user_id: str, session_id: str) -> bool:
+    """Revoke one session of the user (the profile's "Log out" beside it). Only a session of
+    ``user_id`` itself: another user's session id, or an unknown one, is False and nothing
+    changes."""
+    with uow:
+        mine = {s.id for s in uow.sessions.list_for_user(user_id)}
+        if session_id not in mine:
+            return False
+        done = uow.sessions.revoke(session_id, clock.now())
         uow.commit()
     return done
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from gas import annotation
-from gas.annotation import synthetic
-from gas.annotation.bundle import build_bundle
-from gas.annotation.so import TERMS
+from gas.annotation.consequences.so import TERMS
+from gas.annotation.reference.bundle import build_bundle
 from gas.services import jobs
 from gas.services.annotate import AnnotationRun, run_annotation
+from tests.support import synthetic
 
 CLNSIG = ("Pathogenic", "Likely_benign", "Uncertain_significance", "Benign")
 RANK = {term: i for i, (term, _) in enumerate(TERMS)}

@@ -286,3 +286,103 @@ def test_an_account_of_the_provider_can_be_deleted_by_typing_its_email(
     assert logged_in_as(client) is None
     with container.uow(readonly=True) as uow:
         assert uow.users.get_by_oidc_subject(f"{issuer} leaving") is None
+
+
+def test_a_first_log_in_is_welcomed_by_email_through_the_outbox(
+    client, issuer, outbox_messages
+) -> None:
+    sub = person(issuer, "welcome", email="welcome@uni.example.org")
+    assert log_in(client, issuer, sub).status_code == 302
+    AuthActions(client).logout()
+    assert log_in(client, issuer, sub).status_code == 302  # a second log-in: no second email
+    (message,) = outbox_messages()
+    assert message["To"].addresses[0].addr_spec == "welcome@uni.example.org"
+    assert message["Subject"] == "Welcome to GAS"
+    text = message.get_content()
+    assert "is ready" in text and "identity provider" in text
+    assert "verify-email" not in text  # the provider vouched for the address already
+
+
+def test_an_account_without_a_password_is_offered_no_broken_form(client, issuer, container) -> None:
+    """It has no password to confirm a change of email (or of password) with: the page says
+    the address is the provider's, and the forms that would ask for a password are absent."""
+    sub = person(issuer, "nopw", email="nopw@uni.example.org")
+    assert log_in(client, issuer, sub).status_code == 302
+    page = client.get("/profile").get_data(as_text=True)
+    assert 'data-testid="email-from-provider"' in page and 'data-testid="no-password"' in page
+    assert 'data-testid="email-form"' not in page and 'data-testid="password-form"' not in page
+    assert 'name="current_password"' not in page
+    csrf = AuthActions(client).csrf_token("/profile")
+    forged = client.post(
+        "/profile/email",
+        data={"csrf_token": csrf, "new_email": "elsewhere@example.org", "current_password": ""},
+        follow_redirects=True,
+    )
+    assert "Change it with the provider" in forged.get_data(as_text=True)
+    forged = client.post(
+        "/profile/password",
+        data={"csrf_token": csrf, "current_password": "", "new_password": "x" * 12},
+        follow_redirects=True,
+    )
+    assert "no GAS password to change" in forged.get_data(as_text=True)
+    user = accounts.get_user_by_email(container.uow(readonly=True), "nopw@uni.example.org")
+    assert user.password_hash is None  # nothing changed
+
+
+def test_the_provider_owns_the_address_of_an_account_without_a_password(
+    app, client, issuer, container, outbox_messages
+) -> None:
+    sub = person(issuer, "moving", email="old@uni.example.org")
+    assert log_in(client, issuer, sub).status_code == 302
+    AuthActions(client).logout()
+    person(issuer, "moving", email="new@uni.example.org")  # changed at the provider
+    assert log_in(client, issuer, sub).status_code == 302
+    assert logged_in_as(client) == "new@uni.example.org"
+    changed = [m for m in outbox_messages() if "was changed" in str(m["Subject"])]
+    assert [m["To"].addresses[0].addr_spec for m in changed] == ["old@uni.example.org"]
+    # an address another account has: this one keeps its own
+    assert AuthActions(app.test_client()).signup_only("taken@example.org").status_code == 303
+    AuthActions(client).logout()
+    person(issuer, "moving", email="taken@example.org")
+    assert log_in(client, issuer, sub).status_code == 302
+    assert logged_in_as(client) == "new@uni.example.org"
+
+
+def test_a_linked_account_with_a_password_keeps_its_own_address(
+    app, client, issuer, container
+) -> None:
+    assert AuthActions(app.test_client()).signup_only("lin@example.org").status_code == 303
+    person(issuer, "lin", email="lin@example.org")
+    assert log_in(client, issuer, "lin").status_code == 303
+    csrf = AuthActions(client).csrf_token("/login/oidc/link")
+    linked = client.post("/login/oidc/link", data={"csrf_token": csrf, "password": "correct horse"})
+    assert linked.status_code == 302
+    AuthActions(client).logout()
+    person(issuer, "lin", email="lin-elsewhere@example.org")
+    assert log_in(client, issuer, "lin").status_code == 302
+    assert logged_in_as(client) == "lin@example.org"
+    page = client.get("/profile").get_data(as_text=True)
+    assert 'data-testid="email-form"' in page  # it changes its address with its password
+
+
+class TestRateLimited:
+    @pytest.fixture
+    def settings_env(self, settings_env: dict[str, str]) -> dict[str, str]:
+        return settings_env | {"GAS_RATE_LIMIT_OIDC": "3/900"}
+
+    def test_starts_and_callbacks_are_limited_per_address(self, app, client, issuer) -> None:
+        sub = person(issuer, "often")
+        assert log_in(client, issuer, sub).status_code == 302  # start + callback: 2 of 3
+        AuthActions(client).logout()
+        location = start(client, issuer)  # 3 of 3
+        refused = client.get(at_provider(location, sub))  # the callback: past the limit
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 900
+        assert "Too many log-ins with the identity provider" in refused.get_data(as_text=True)
+        assert logged_in_as(client) is None
+        refused = client.get("/login/oidc")
+        assert refused.status_code == 429 and "Retry-After" in refused.headers
+        # per address: another address is not refused
+        elsewhere = app.test_client()
+        elsewhere.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+        assert elsewhere.get("/login/oidc").status_code == 302

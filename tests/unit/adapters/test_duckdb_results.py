@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gas.adapters.duckdb_results import chrom_names
-from gas.annotation.genes import normalize_chrom
+from gas.annotation.reference.contigs import normalize_chrom
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gas.annotation.genes import default_gene_table
+from gas.annotation.reference.genes import default_gene_table
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,7 +16,7 @@ def _gene_table_loaded() -> None:
 @pytest.fixture(scope="session")
 def handmade(tmp_path_factory):
     """The hand-made reference of refhelpers.py, built into bundles from its GTF and GFF3."""
-    from gas.annotation.bundle import build_bundle
+    from gas.annotation.reference.bundle import build_bundle
 
     from . import refhelpers as rh
 

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gas.annotation.seq import STANDARD, revcomp
+from gas.annotation.reference.seq import STANDARD, revcomp
 
 GENOME_LENGTH = 12_000
 SENSE = sorted(c for c, aa in STANDARD.items() if aa != "*")

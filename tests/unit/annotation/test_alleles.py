@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gas.annotation import alleles as al
+from gas.annotation.vcf import alleles as al
 
 from .vcfhelpers import HEADER, annotate, write
 

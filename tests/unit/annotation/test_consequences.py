@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from gas.annotation import annotate_file
-from gas.annotation.seq import STANDARD, revcomp
+from gas.annotation.reference.seq import STANDARD, revcomp
 
 from . import refhelpers as rh
 from .vcfhelpers import ann_entries, info_dict, read_vcf
@@ -421,9 +421,9 @@ def test_csq_and_tsv_outputs(handmade, tmp_path):
 
 
 def test_several_worker_processes_give_the_same_outputs(handmade, tmp_path, monkeypatch):
-    from gas.annotation import engine
+    from gas.annotation.pipeline import stream
 
-    monkeypatch.setattr(engine, "CHUNK_LINES", 40)
+    monkeypatch.setattr(stream, "CHUNK_LINES", 40)
     records = [snv(handmade, p) for p in range(140, 2900, 6)]
     one, out1 = run(handmade, tmp_path / "w1", records, workers=1, tsv=True)
     two, out2 = run(handmade, tmp_path / "w2", records, workers=2, tsv=True)
@@ -434,9 +434,10 @@ def test_several_worker_processes_give_the_same_outputs(handmade, tmp_path, monk
 
 
 def test_a_bad_line_found_by_a_worker_is_reported_with_its_line(handmade, tmp_path, monkeypatch):
-    from gas.annotation import InvalidInputError, engine
+    from gas.annotation import InvalidInputError
+    from gas.annotation.pipeline import stream
 
-    monkeypatch.setattr(engine, "CHUNK_LINES", 40)
+    monkeypatch.setattr(stream, "CHUNK_LINES", 40)
     records = [snv(handmade, p) for p in range(140, 2900, 6)]
     records[300] = "1 x A G"
     with pytest.raises(InvalidInputError) as err:
@@ -450,7 +451,7 @@ def test_a_bad_line_found_by_a_worker_is_reported_with_its_line(handmade, tmp_pa
 
 
 def _build(handmade, tmp_path, name, models, fmt):
-    from gas.annotation.bundle import build_bundle
+    from gas.annotation.reference.bundle import build_bundle
 
     return build_bundle(
         name=name,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from click.testing import CliRunner
 
-from gas.annotation import fetch as fetch_mod
+from gas.annotation.reference import fetch as fetch_mod
 from gas.entrypoints.cli import main
 
 from . import refhelpers as rh

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gas.annotation.genes import default_gene_table, load_gene_table, normalize_chrom
-from gas.annotation.intervals import IntervalIndex
+from gas.annotation.reference.contigs import normalize_chrom
+from gas.annotation.reference.genes import default_gene_table, load_gene_table
+from gas.annotation.reference.intervals import IntervalIndex
 
 from .vcfhelpers import HEADER, annotate, write
 

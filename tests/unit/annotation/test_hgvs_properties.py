@@ -13,11 +13,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gas.annotation.bundle import load_bundle
-from gas.annotation.consequence import Allele, transcript_effect
-from gas.annotation.normalize import normalize
-from gas.annotation.seq import revcomp
-from gas.annotation.transcripts import TxModel
+from gas.annotation.consequences.effect import Allele
+from gas.annotation.consequences.normalize import normalize
+from gas.annotation.consequences.transcript import transcript_effect
+from gas.annotation.reference.bundle import load_bundle
+from gas.annotation.reference.seq import revcomp
+from gas.annotation.reference.transcripts import TxModel
 
 SETTINGS = settings(
     max_examples=150,
@@ -204,7 +205,7 @@ def apply_hgvs(tx: TxModel, name: str) -> str:
     shift=st.integers(min_value=1, max_value=3),
 )
 def test_the_single_base_shortcut_agrees_with_the_general_rules(ctx, pos, tid, shift, monkeypatch):
-    from gas.annotation import consequence
+    from gas.annotation.consequences import transcript
 
     bundle, models, genome = ctx
     tx = models[tid]
@@ -214,6 +215,6 @@ def test_the_single_base_shortcut_agrees_with_the_general_rules(ctx, pos, tid, s
     allele = Allele(0, pos, pos, ref, alt)
     fast = transcript_effect(tx, allele)
     with monkeypatch.context() as m:
-        m.setattr(consequence, "_snv_fast", lambda _tx, _allele: None)
+        m.setattr(transcript, "snv_fast", lambda _tx, _allele: None)
         slow = transcript_effect(tx, allele)
     assert fast == slow

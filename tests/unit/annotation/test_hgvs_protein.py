@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gas.annotation.hgvs import protein_change
+from gas.annotation.consequences.hgvs import protein_change
 
 #            0123456789
 REF_PROT = "MAKKLGEEP*"

@@ -139,7 +139,7 @@ def test_positions_beyond_grch38_chromosome_ends_are_a_prominent_warning(tmp_pat
 
 
 def test_a_bundle_of_the_inputs_own_assembly_is_used_natively(tmp_path, monkeypatch, handmade):
-    from gas.annotation.bundle import build_bundle
+    from gas.annotation.reference.bundle import build_bundle
 
     from . import refhelpers as rh
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gas.annotation import AnnotationOutputs, annotate_file, output_stem
-from gas.annotation.ann import escape, genic_prefix, intergenic_entry
+from gas.annotation.output.ann import escape, genic_prefix, intergenic_prefix, intergenic_tail
 
 from .vcfhelpers import ANN_HEADER, HEADER, SAMPLE_TEXT, annotate, fixture_path, write
 
@@ -163,7 +163,7 @@ def test_ann_escaping():
     assert escape("a,b|c;d=e f") == "a%2Cb%7Cc%3Bd%3De_f"
     assert escape("TP53") == "TP53"
     assert genic_prefix("A B") == "A_B|intragenic_variant|MODIFIER|"
-    entry = intergenic_entry("<INS:ME=x>", "G1-G2", "1-2", 10)
+    entry = intergenic_prefix("<INS:ME=x>") + intergenic_tail("G1-G2", "1-2", "10", "")
     assert entry.split("|")[0] == "<INS:ME%3Dx>"
     assert len(entry.split("|")) == 16
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from gas.annotation import annotate_file
-from gas.annotation.bundle import Bundle, BundleError, build_bundle, list_bundles, resolve
+from gas.annotation.reference.bundle import Bundle, BundleError, build_bundle, list_bundles, resolve
 from gas.entrypoints.cli import main
 
 from . import refhelpers as rh

@@ -67,9 +67,9 @@ def test_a_record_without_annotated_alleles_still_has_a_row(handmade, tmp_path):
 
 
 def test_the_store_is_the_same_from_several_processes(handmade, tmp_path, monkeypatch):
-    from gas.annotation import engine
+    from gas.annotation.pipeline import stream
 
-    monkeypatch.setattr(engine, "CHUNK_LINES", 40)
+    monkeypatch.setattr(stream, "CHUNK_LINES", 40)
     records = [snv(handmade, p) for p in range(140, 2900, 6)]
     _, one = run(handmade, tmp_path / "w1", records, workers=1)
     _, two = run(handmade, tmp_path / "w2", records, workers=2)

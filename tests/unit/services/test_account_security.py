@@ -93,6 +93,26 @@ def test_log_out_ends_only_that_session(
     assert not sessions.end_session(uow(), clock, "not-a-token")
 
 
+def test_a_user_ends_one_of_their_sessions_and_never_anothers(
+    uow: FakeUnitOfWorkFactory, clock: FakeClock, make_user: Callable[..., User]
+) -> None:
+    ada, bob = make_user(), make_user()
+    laptop, laptop_record = sessions.start_session(
+        uow(), clock, POLICY, ada.id, user_agent="Firefox", client_address="198.51.100.7"
+    )
+    assert (laptop_record.client_address, laptop_record.user_agent) == ("198.51.100.7", "Firefox")
+    bob_token, bob_record = sessions.start_session(uow(), clock, POLICY, bob.id)
+    # Ada cannot end Bob's session (nor an unknown one); Bob's is untouched
+    assert not sessions.end_user_session(uow(), clock, ada.id, bob_record.id)
+    assert not sessions.end_user_session(uow(), clock, ada.id, "no-such-session")
+    assert sessions.resolve_session(uow(), clock, POLICY, bob_token) is not None
+    # her own: ended, once
+    assert sessions.end_user_session(uow(), clock, ada.id, laptop_record.id)
+    assert sessions.resolve_session(uow(), clock, POLICY, laptop) is None
+    assert not sessions.end_user_session(uow(), clock, ada.id, laptop_record.id)
+    assert [s.id for s in sessions.list_sessions(uow(), clock, POLICY, bob.id)] == [bob_record.id]
+
+
 def test_unknown_or_absurd_tokens_open_nothing(
     uow: FakeUnitOfWorkFactory, clock: FakeClock
 ) -> None:
@@ -249,6 +269,7 @@ def test_a_password_change_needs_the_current_password_and_a_good_new_one(
     ("kind", "subject", "says"),
     [
         (account_notices.WELCOME, "Welcome to GAS", "is ready"),
+        (account_notices.WELCOME_OIDC, "Welcome to GAS", "no GAS password"),
         (account_notices.SIGNUP_EXISTING, "tried to sign up", "You already have an account"),
         (account_notices.PASSWORD_CHANGED, "password was changed", "logged out"),
     ],

@@ -491,3 +491,25 @@ def test_the_temporary_directory_is_private(
     engine.during = lambda: modes.append(engine.temp_dirs[0].stat().st_mode & 0o777)
     annotate(run, job.id)
     assert modes == [0o700]
+
+
+def test_a_completed_job_is_reported_with_its_duration_for_the_workers_metrics(
+    run: AnnotationRun, job: Job, db: FakeDatabase
+) -> None:
+    reported: list[tuple[Job, float]] = []
+    run.on_completed = lambda done, seconds: reported.append((done, seconds))
+    annotate(run, job.id)
+    [(done, seconds)] = reported
+    assert done.id == job.id and done.status is JobStatus.COMPLETED
+    assert seconds >= 0
+
+
+def test_a_failing_statistics_hook_does_not_fail_the_job(
+    run: AnnotationRun, job: Job, db: FakeDatabase
+) -> None:
+    def broken(_job: Job, _seconds: float) -> None:
+        raise RuntimeError("metrics are down")
+
+    run.on_completed = broken
+    annotate(run, job.id)
+    assert db.jobs[job.id].status is JobStatus.COMPLETED

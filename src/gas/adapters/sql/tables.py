@@ -151,6 +151,7 @@ sessions = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("method", String(16), nullable=False, server_default="password"),
     Column("user_agent", String(200), nullable=False, server_default=""),
+    Column("client_address", String(64), nullable=False, server_default=""),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_seen_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),

@@ -7,7 +7,10 @@ the parentheses of a "predicted" change, as Ensembl VEP writes them (``p.Arg12Tr
 
 from __future__ import annotations
 
-from .seq import THREE_LETTER, three_letter
+from ..reference.seq import THREE_LETTER, revcomp, three_letter
+from ..reference.transcripts import TxModel
+from .effect import Allele, TxEffect
+from .normalize import right_align_limit
 
 
 def aa3(aa: str) -> str:
@@ -121,3 +124,59 @@ def _extension(alt_tail: str, k1: int, i: int, alt: str) -> str:
     stop = alt_tail.find("*", i - k1 + 1) if i - k1 >= 0 else -1
     ter = f"Ter{stop - (i - k1)}" if stop >= 0 else "Ter?"
     return f"Ter{i + 1}{aa3(first)}ext{ter}"
+
+
+# ---------------------------------------------------------------------------- HGVS c./n.
+
+
+def hgvs_c(tx: TxModel, allele: Allele, simple_exon: int, intron: int, effect: TxEffect) -> str:
+    """``c.``/``n.`` notation, the change shifted 3' along the transcript as HGVS asks.
+
+    The shift stays inside the exon (or intron) that holds the change; on the minus strand
+    the left-aligned allele is already 3'-most.
+    """
+    s, e, ref, alt = allele.start, allele.end, allele.ref, allele.alt
+    plus = tx.strand > 0
+    prefix = "c." if tx.coding else "n."
+    if (not ref or not alt) and plus:
+        if simple_exon >= 0:
+            limit = tx.gends[simple_exon]
+        elif intron >= 0:
+            limit = tx.gstarts[intron + 1] - 1
+        else:
+            limit = s - 1 if not ref else e  # no shifting across boundaries
+        if limit > (e if ref else s - 1):
+            genome = tx.bundle.genome
+            new_s, new_ref, new_alt = right_align_limit(genome, tx.code, s, ref, alt, limit)
+            if new_s != s:
+                effect.shifted = True
+            s, ref, alt = new_s, new_ref, new_alt
+            e = s + len(ref) - 1
+    pos = tx.hgvs_pos
+    if not ref:  # insertion between e and s
+        ins = alt if plus else revcomp(alt)
+        n = len(alt)
+        # a duplication of the bases just 5' of the insertion (in transcript orientation)
+        genome = tx.bundle.genome
+        if plus:
+            before = genome.fetch(tx.code, s - n, s - 1)
+            if before == alt:
+                a, b = pos(s - n), pos(s - 1)
+                return f"{prefix}{a}dup" if n == 1 else f"{prefix}{a}_{b}dup"
+            return f"{prefix}{pos(e)}_{pos(s)}ins{ins}"
+        after = genome.fetch(tx.code, s, s + n - 1)
+        if after == alt:
+            a, b = pos(s + n - 1), pos(s)
+            return f"{prefix}{a}dup" if n == 1 else f"{prefix}{a}_{b}dup"
+        return f"{prefix}{pos(s)}_{pos(e)}ins{ins}"
+    first, last = (s, e) if plus else (e, s)
+    where = pos(first) if s == e else f"{pos(first)}_{pos(last)}"
+    if not alt:
+        return f"{prefix}{where}del"
+    tref = ref if plus else revcomp(ref)
+    talt = alt if plus else revcomp(alt)
+    if len(ref) == 1 and len(alt) == 1:
+        return f"{prefix}{where}{tref}>{talt}"
+    if len(ref) > 1 and talt == revcomp(tref):
+        return f"{prefix}{where}inv"
+    return f"{prefix}{where}delins{talt}"

@@ -10,26 +10,10 @@ only trimmed.
 
 from __future__ import annotations
 
-from .genome import Genome
+from ..reference.genome import Genome
+from ..vcf.alleles import trim
 
 _WINDOW = 64
-
-
-def trim(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
-    """Drop the shared prefix, then the shared suffix; ``pos`` follows the prefix."""
-    n = min(len(ref), len(alt))
-    p = 0
-    while p < n and ref[p] == alt[p]:
-        p += 1
-    if p:
-        ref, alt, pos = ref[p:], alt[p:], pos + p
-    n = min(len(ref), len(alt))
-    s = 0
-    while s < n and ref[-1 - s] == alt[-1 - s]:
-        s += 1
-    if s:
-        ref, alt = ref[: len(ref) - s], alt[: len(alt) - s]
-    return pos, ref, alt
 
 
 def left_align(genome: Genome, code: int, pos: int, ref: str, alt: str) -> tuple[int, str, str]:
@@ -56,8 +40,8 @@ def left_align(genome: Genome, code: int, pos: int, ref: str, alt: str) -> tuple
 
 def normalize(genome: Genome, code: int, pos: int, ref: str, alt: str) -> tuple[int, str, str]:
     """Trim, then left-align; ``ref`` and ``alt`` upper case."""
-    pos, ref, alt = trim(pos, ref, alt)
-    return left_align(genome, code, pos, ref, alt)
+    ref, alt, offset = trim(ref, alt)
+    return left_align(genome, code, pos + offset, ref, alt)
 
 
 def right_align_limit(

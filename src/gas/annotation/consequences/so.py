@@ -6,6 +6,8 @@ consequences (VEP release 105 and later, which added the three finer splice term
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 HIGH = "HIGH"
 MODERATE = "MODERATE"
 LOW = "LOW"
@@ -149,6 +151,40 @@ LOCATIONS = (
     "downstream",
     "interGenic",
 )
+
+
+#: term -> its bit in an effect's term flags: bit i is the term of rank i, so the lowest set
+#: bit is the most severe term (as bcftools csq's consequence bit mask)
+BIT: dict[str, int] = {term: 1 << i for i, (term, _) in enumerate(TERMS)}
+_NAMES: dict[int, tuple[str, ...]] = {}
+
+
+def flags_of(terms: Iterable[str]) -> int:
+    """The term flags of some terms."""
+    flags = 0
+    for term in terms:
+        flags |= BIT[term]
+    return flags
+
+
+def names(flags: int) -> tuple[str, ...]:
+    """The terms of some flags, most severe first."""
+    found = _NAMES.get(flags)
+    if found is None:
+        found = tuple(term for i, (term, _) in enumerate(TERMS) if flags >> i & 1)
+        if len(_NAMES) < 100_000:
+            _NAMES[flags] = found
+    return found
+
+
+def top_rank(flags: int) -> int:
+    """The rank of the most severe term of some flags."""
+    return (flags & -flags).bit_length() - 1
+
+
+def most_severe(flags: int) -> str:
+    """The most severe term of some flags."""
+    return TERMS[(flags & -flags).bit_length() - 1][0]
 
 
 def sort_terms(terms: set[str] | list[str]) -> list[str]:

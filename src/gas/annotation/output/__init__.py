@@ -1,1 +1,2 @@
-"""What the engine writes (the ANN/CSQ/TSV writers move here with the staged layout)."""
+"""What the engine writes: the annotated VCF (vcf_writer.py, ann.py), the count log and the
+summary (report.py), and the results store for the browser (results_store.py)."""

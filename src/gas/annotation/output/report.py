@@ -6,9 +6,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .alleles import CLASSES, TRANSITION, TRANSVERSION
-from .genes import PRIMARY_CHROMOSOMES, normalize_chrom
-from .so import IMPACTS, LOCATIONS, TERMS
+from ..consequences.so import IMPACTS, LOCATIONS, TERMS
+from ..reference.contigs import PRIMARY_CHROMOSOMES, normalize_chrom
+from ..vcf.alleles import CLASSES, TRANSITION, TRANSVERSION
 
 _COMPRESSION_NAMES = {"none": "plain text", "gzip": "gzip", "bgzip": "bgzip"}
 MAX_DISTINCT_CHROMOSOMES = 10_000
@@ -33,6 +33,18 @@ class Warnings:
             self._counted[template] = [1, line_no]
         else:
             seen[0] += 1
+
+    def merge(self, other: Warnings) -> None:
+        """Add the warnings of a later part of the same run (a chunk), keeping their order."""
+        for message in other._once:
+            self.add(message)
+        for template, (n, line) in other._counted.items():
+            seen = self._counted.get(template)
+            if seen is None:
+                self._counted[template] = [n, line]
+            else:
+                seen[0] += n
+                seen[1] = min(seen[1], line)
 
     def render(self) -> list[str]:
         counted = [t.format(n=n, line=line) for t, (n, line) in self._counted.items()]
@@ -132,7 +144,7 @@ class RunInfo:
     warnings: list[str]
     #: transcript-level counts (consequences, impacts, locations, known variants)
     detail: dict[str, object] | None = None
-    #: the input's assembly and what was done about it (see _Annotator.assembly_report)
+    #: the input's assembly and what was done about it (see pipeline.stream.Stream.assembly_report)
     assembly: dict[str, object] = field(default_factory=dict)
     #: transcript-level counts of the MT records of a gene-level run (built-in rCRS)
     mitochondrial: dict[str, object] | None = None

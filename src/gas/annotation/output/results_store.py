@@ -319,7 +319,7 @@ def _use_system_allocator() -> None:
 
 
 def so_terms() -> list[tuple[str, str]]:
-    from ..so import TERMS
+    from ..consequences.so import TERMS
 
     return list(TERMS)
 

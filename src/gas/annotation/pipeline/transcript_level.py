@@ -1,79 +1,53 @@
 """Transcript-level annotation of a chunk of records against a reference bundle.
 
-Per chunk: the records are parsed and checked by the gene-level annotator's code; every ALT
+Per chunk (parsed and checked by vcf/records.py): every ALT
 allele is checked against the genome (REF mismatch → a warning, not an error) and
 normalized; all alleles are looked up at once in the transcripts' interval index (numpy);
-then each (allele, transcript) pair gets its consequences (consequence.py) and the record
+then each (allele, transcript) pair gets its consequences (consequences/) and the record
 is written with ``ANN`` (and optionally ``CSQ``), known-variant matches and a TSV row.
 """
 
 from __future__ import annotations
 
-import io
-import multiprocessing
 import re
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
-from . import alleles as al
-from . import so
-from .ann import ANN_HEADER, ERROR_CHROMOSOME_NOT_FOUND, escape
-from .bundle import Bundle
-from .consequence import Allele, TxEffect, transcript_effect
-from .engine import _RSID_RE, LIFT_INFO_KEYS, OUR_INFO_HEADERS, _Annotator, _Chunk
-from .header import normalize_assembly
-from .intervals import IntervalIndex
-from .knownvars import allele_hash
-from .limits import InputLimits
-from .normalize import normalize
-from .output.results_store import Rows, add_unannotated_rows, record_rows
-from .output.results_store import allele_frequency as _allele_frequency
-from .report import Counts, Warnings
-from .transcripts import CANONICAL, CDS_END_NF, CDS_START_NF, MANE, TxModel
+from ..consequences import so
+from ..consequences.effect import Allele, TxEffect
+from ..consequences.normalize import normalize
+from ..consequences.transcript import transcript_effect
+from ..output.ann import (
+    ANN_HEADER,
+    ERROR_CHROMOSOME_NOT_FOUND,
+    WARNING_REF,
+    TxLabels,
+    effect_entry,
+    escape,
+)
+from ..output.csq import CSQ_HEADER, csq_entry
+from ..output.results_store import add_unannotated_rows, record_rows
+from ..output.results_store import allele_frequency as _allele_frequency
+from ..output.tsv import tsv_header, tsv_row
+from ..output.vcf_writer import (
+    LIFT_INFO_KEYS,
+    OUR_INFO_HEADERS,
+    InfoKeys,
+    annotated_info,
+    with_ids,
+)
+from ..reference.bundle import Bundle
+from ..reference.intervals import IntervalIndex
+from ..reference.knownvars import allele_hash
+from ..reference.transcripts import CANONICAL, MANE, TxModel
+from ..vcf import alleles as al
+from ..vcf.header import normalize_assembly
+from ..vcf.records import RSID_RE, Chunk
+from .protocol import ChunkOutput
 
-WARNING_REF = "WARNING_REF_DOES_NOT_MATCH_GENOME"
-INFO_REALIGN = "INFO_REALIGN_3_PRIME"
-WARNING_INCOMPLETE = "WARNING_TRANSCRIPT_INCOMPLETE"
-
-CSQ_FIELDS = (
-    "Allele|Consequence|IMPACT|SYMBOL|Gene|Feature_type|Feature|BIOTYPE|EXON|INTRON|HGVSc|"
-    "HGVSp|cDNA_position|CDS_position|Protein_position|Amino_acids|Codons|Existing_variation|"
-    "DISTANCE|STRAND|FLAGS|CANONICAL"
-)
-CSQ_HEADER = (
-    '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations in the format '
-    f'of Ensembl VEP (GAS). Format: {CSQ_FIELDS}">'
-)
-TSV_COLUMNS = (
-    "CHROM",
-    "POS",
-    "ID",
-    "REF",
-    "ALT",
-    "Allele",
-    "Consequence",
-    "IMPACT",
-    "SYMBOL",
-    "Gene",
-    "Feature_type",
-    "Feature",
-    "BIOTYPE",
-    "EXON",
-    "INTRON",
-    "HGVSc",
-    "HGVSp",
-    "cDNA_position",
-    "CDS_position",
-    "Protein_position",
-    "Amino_acids",
-    "Codons",
-    "DISTANCE",
-    "STRAND",
-    "Existing_variation",
-)
 MODEL_CACHE = 20_000
 _V3_DEL = re.compile(r"D(\d+)")
 _V3_INS = re.compile(r"I([ACGTNacgtn]+)")
@@ -82,22 +56,31 @@ _V3_INS = re.compile(r"I([ACGTNacgtn]+)")
 @dataclass
 class TxOptions:
     csq: bool = False
-    tsv: TextIO | None = None
+    #: TSV rows: one per allele (its most severe consequence), or per allele and transcript
+    tsv: bool = False
     per_transcript: bool = False
-    #: processes annotating chunks (1: this one only)
-    workers: int = 1
 
 
-#: the annotator a worker process inherited (fork) from its parent
-_WORKER: TranscriptAnnotator | None = None
+@dataclass
+class TxStats:
+    """The transcript level's own counters (of a chunk, or of the run: see :meth:`merge`)."""
 
+    by_consequence: Counter[str] = field(default_factory=Counter)
+    by_impact: Counter[str] = field(default_factory=Counter)
+    by_location: Counter[str] = field(default_factory=Counter)
+    known_by_source: Counter[str] = field(default_factory=Counter)
+    known_alleles: int = 0
+    known_records: int = 0
+    ref_mismatches: int = 0
 
-def _work(lines: list[str], first_no: int) -> dict[str, object]:
-    annotator = _WORKER
-    assert annotator is not None
-    annotator._start_chunk_stats()
-    annotator._annotate_here(lines, first_no)
-    return annotator._chunk_stats()
+    def merge(self, other: TxStats) -> None:
+        self.by_consequence.update(other.by_consequence)
+        self.by_impact.update(other.by_impact)
+        self.by_location.update(other.by_location)
+        self.known_by_source.update(other.known_by_source)
+        self.known_alleles += other.known_alleles
+        self.known_records += other.known_records
+        self.ref_mismatches += other.ref_mismatches
 
 
 @dataclass(slots=True)
@@ -120,30 +103,16 @@ class _Query:
     known_values: dict[str, str] = field(default_factory=dict)
 
 
-class _ContigCodes:
-    """What the gene-level record parser needs from a reference: contig numbers."""
-
-    def __init__(self, bundle: Bundle):
-        self.code_for = bundle.aliases.code
-        self.no_genes_code = -1
-
-
-class TranscriptAnnotator(_Annotator):
-    """The gene-level annotator's reading and checking, with transcript-level annotation."""
+class TranscriptAnnotator:
+    """Consequences on every transcript from a reference bundle (an
+    :class:`~.protocol.Annotator`)."""
 
     level = "transcript"
-    what_may_be_wrong = "annotations"
+    no_contig_code = -1
 
-    def __init__(
-        self,
-        bundle: Bundle,
-        limits: InputLimits,
-        assembly: str | None,
-        out: TextIO,
-        options: TxOptions,
-    ) -> None:
-        super().__init__(_ContigCodes(bundle), limits, assembly, out)  # type: ignore[arg-type]
+    def __init__(self, bundle: Bundle, options: TxOptions) -> None:
         self.bundle = bundle
+        self.contig_code = bundle.aliases.code
         self.options = options
         self.reference_name = bundle.description
         self.reference_short = f"reference bundle {bundle.name}"
@@ -155,11 +124,8 @@ class TranscriptAnnotator(_Annotator):
         keys += [k for k, _, _ in self.known_keys]
         if self.has_bands:
             keys.append("CYTOBAND")
-        self.our_info_keys = tuple(keys)
-        alternation = "|".join(re.escape(k) for k in keys)
-        self._our_keys_re = re.compile(rf"(?:^|;)({alternation})(?:[=;]|$)")
-        self._our_keys_re_m = re.compile(rf"(?:^|;)({alternation})(?:[=;]|$)", re.M)
-        self._our_header_re = re.compile(rf"##(?:INFO=<ID=(?:{alternation}),|GAS_)")
+        self.info_keys = tuple(keys)
+        self.keys = InfoKeys(self.info_keys)
         headers = [
             h
             for h in OUR_INFO_HEADERS
@@ -174,184 +140,68 @@ class TranscriptAnnotator(_Annotator):
                 f'##INFO=<ID={key},Number=A,Type=String,Description="{fieldname} of the '
                 f'matching {label} variant, for each ALT allele (GAS, {bundle.name})">'
             )
-        self.our_info_headers = headers
-        self._pool: Any = None
-        self._pool_failed = False
-        self._pending: deque[Any] = deque()
+        self.info_headers = headers
         self.models: dict[int, TxModel] = {}
-        self.tx_ann_tail: dict[int, str] = {}
-        #: per transcript: ANN fields 4-8 with their separators, the incomplete-CDS
-        #: warning (or ""), cDNA length, CDS length and protein length as text
-        self._tx_ann: dict[int, tuple[str, str, str, str, str]] = {}
+        #: per-transcript text for the writers
+        self.labels = TxLabels(bundle)
         #: (upstream?, distance) -> its TxEffect (at most 2 x 5,001 of them)
         self._flank_effects: dict[tuple[bool, int], TxEffect] = {}
-        self._gene_names: dict[int, str] = {}
         #: transcripts whose flags the results store has been given
         self._store_tx: dict[int, None] = {}
         self.index: IntervalIndex = bundle.tx_index
         self.tx_order = self.index.order
-        self.by_consequence: Counter[str] = Counter()
-        self.by_impact: Counter[str] = Counter()
-        self.by_location: Counter[str] = Counter()
-        self.known_alleles = 0
-        self.known_records = 0
-        self.known_by_source: Counter[str] = Counter()
-        self.ref_mismatches = 0
-        if options.tsv is not None:
-            options.tsv.write(
-                "#" + "\t".join(TSV_COLUMNS + tuple(k for k, _, _ in self.known_keys)) + "\n"
-            )
+        #: the run's counters (chunks' counters are merged into them)
+        self.stats = TxStats()
 
-    def extra_header_lines(self) -> list[str]:
+    def tsv_header(self) -> str:
+        """The TSV's column line."""
+        return tsv_header([k for k, _, _ in self.known_keys])
+
+    def header_lines(self) -> list[str]:
         return [f"##GAS_refdata={self.bundle.identity}"]
 
+    def merge_stats(self, stats: Any) -> None:
+        if stats is not None:
+            self.stats.merge(stats)
+
     def detail(self) -> dict[str, object]:
+        s = self.stats
         return {
-            "by_consequence": {
-                t: self.by_consequence[t] for t, _ in so.TERMS if self.by_consequence[t]
-            },
-            "by_impact": {i: self.by_impact[i] for i in so.IMPACTS},
-            "by_location": {loc: self.by_location[loc] for loc in so.LOCATIONS},
-            "known_records": self.known_records,
-            "known_alleles": self.known_alleles,
-            "known_by_source": dict(self.known_by_source),
-            "ref_mismatches": self.ref_mismatches,
+            "by_consequence": {t: s.by_consequence[t] for t, _ in so.TERMS if s.by_consequence[t]},
+            "by_impact": {i: s.by_impact[i] for i in so.IMPACTS},
+            "by_location": {loc: s.by_location[loc] for loc in so.LOCATIONS},
+            "known_records": s.known_records,
+            "known_alleles": s.known_alleles,
+            "known_by_source": dict(s.known_by_source),
+            "ref_mismatches": s.ref_mismatches,
         }
-
-    # ---------------------------------------------------------------- workers
-
-    def read(self, source, progress) -> None:  # type: ignore[no-untyped-def]
-        try:
-            super().read(source, progress)
-        finally:
-            self._close_pool()
-
-    def _annotate_chunk(self, lines: list[str], first_no: int) -> None:
-        if self.options.workers > 1 and self._pool is None and not self._pool_failed:
-            self._open_pool()
-        if self._pool is None:
-            self._annotate_here(lines, first_no)
-            return
-        self._pending.append(self._pool.apply_async(_work, (lines, first_no)))
-        while len(self._pending) > 2 * self.options.workers:
-            self._merge(self._pending.popleft().get())
-
-    def _flush(self) -> None:
-        while self._pending:
-            self._merge(self._pending.popleft().get())
-
-    def _open_pool(self) -> None:
-        global _WORKER
-        try:
-            context = multiprocessing.get_context("fork")
-        except ValueError:  # no fork on this platform: annotate here
-            self._pool_failed = True
-            return
-        _WORKER = self
-        try:
-            self._pool = context.Pool(self.options.workers)
-        finally:
-            _WORKER = None
-
-    def _close_pool(self) -> None:
-        pool, self._pool = self._pool, None
-        self._pending.clear()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-
-    def _start_chunk_stats(self) -> None:
-        """In a worker: fresh outputs and counters for one chunk."""
-        self.out = io.StringIO()
-        self._worker_rows = Rows()
-        if self.rows_sink is not None:
-            self.rows_sink = self._worker_rows.extend
-        if self.options.tsv is not None:
-            self.options.tsv = io.StringIO()
-        self.warnings = Warnings()
-        self.counts = Counts()
-        self._unknown_chroms = {}
-        self.by_consequence = Counter()
-        self.by_impact = Counter()
-        self.by_location = Counter()
-        self.known_by_source = Counter()
-        self.known_alleles = self.known_records = self.ref_mismatches = 0
-
-    def _chunk_stats(self) -> dict[str, object]:
-        tsv = self.options.tsv
-        return {
-            "text": self.out.getvalue(),  # type: ignore[attr-defined]
-            "tsv": tsv.getvalue() if tsv is not None else "",  # type: ignore[attr-defined]
-            "counts": self.counts,
-            "once": self.warnings._once,
-            "counted": self.warnings._counted,
-            "unknown": list(self._unknown_chroms),
-            "by_consequence": self.by_consequence,
-            "by_impact": self.by_impact,
-            "by_location": self.by_location,
-            "known_by_source": self.known_by_source,
-            "numbers": (self.known_alleles, self.known_records, self.ref_mismatches),
-            "rows": self._worker_rows if self.rows_sink is not None else None,
-        }
-
-    def _merge(self, r: dict[str, Any]) -> None:
-        """In the parent: write a worker's chunk and add up its counts, in input order."""
-        self.out.write(r["text"])
-        if self.options.tsv is not None and r["tsv"]:
-            self.options.tsv.write(r["tsv"])
-        self.counts.merge(r["counts"])
-        for message in r["once"]:
-            self.warnings.add(message)
-        for template, (n, line) in r["counted"].items():
-            seen = self.warnings._counted.get(template)
-            if seen is None:
-                self.warnings._counted[template] = [n, line]
-            else:
-                seen[0] += n
-                seen[1] = min(seen[1], line)
-        for name in r["unknown"]:
-            if len(self._unknown_chroms) < 1000:
-                self._unknown_chroms.setdefault(name, None)
-        self.by_consequence.update(r["by_consequence"])
-        self.by_impact.update(r["by_impact"])
-        self.by_location.update(r["by_location"])
-        self.known_by_source.update(r["known_by_source"])
-        if r["rows"] is not None and self.rows_sink is not None:
-            self.rows_sink(r["rows"])
-        alleles, records, mismatches = r["numbers"]
-        self.known_alleles += alleles
-        self.known_records += records
-        self.ref_mismatches += mismatches
 
     # ---------------------------------------------------------------- a chunk
 
-    def annotate_lines(self, lines: list[str], first_no: int) -> None:
-        self._annotate_here(lines, first_no)
-
-    def _annotate_here(self, lines: list[str], first_no: int) -> None:
-        chunk = self._parse_records(lines, first_no)
+    def annotate(self, chunk: Chunk, out: ChunkOutput) -> None:
         if not chunk.records:
             return
-        queries = self._alleles(chunk)
+        stats = out.stats = TxStats()
+        queries = self._alleles(chunk, out, stats)
         self._overlaps(queries)
         if self.bundle.known is not None:
-            self._known(queries)
+            self._known(queries, stats)
         bands = None
         if self.has_bands:
             first = chunk.first_q[:-1]
             codes = np.array([chunk.q_code[q] for q in first], dtype=np.int64)
             pos = np.array([int(parts[1]) for parts in chunk.records], dtype=np.int64)
             bands = self.bundle.bands_at(codes, pos)
-        self._write(chunk, queries, bands)
+        self._write(chunk, queries, bands, out, stats)
 
-    def _alleles(self, chunk: _Chunk) -> list[_Query]:
+    def _alleles(self, chunk: Chunk, out: ChunkOutput, stats: TxStats) -> list[_Query]:
         genome = self.bundle.genome
         fetch = genome.fetch
         lengths = genome.lengths
         queries: list[_Query] = []
         add = queries.append
         first_q = chunk.first_q
-        v3 = self.header.is_v3
+        v3 = chunk.vcf_v3
         for r, parts in enumerate(chunk.records):
             q0, q1 = first_q[r], first_q[r + 1]
             pos = int(parts[1])
@@ -392,8 +242,8 @@ class TranscriptAnnotator(_Annotator):
                         if pos + len(ref) - 1 > lengths[code]:
                             ref_checked = False
                         if not ref_checked:
-                            self.ref_mismatches += 1
-                            self.warnings.count(
+                            stats.ref_mismatches += 1
+                            out.tally.warnings.count(
                                 "{n} record(s) have a REF that does not match the reference "
                                 f"genome of {self.bundle.name} (first at line {{line}}); they "
                                 "were annotated as given, with "
@@ -430,7 +280,7 @@ class TranscriptAnnotator(_Annotator):
             bounds, tx_hits, codes, qs, qe = [0], [], None, None, None
         no_hits = []
         models = self.models
-        upstream, downstream = so.UPSTREAM, so.DOWNSTREAM
+        upstream, downstream = so.BIT[so.UPSTREAM], so.BIT[so.DOWNSTREAM]
         flanks = self._flank_effects
         flank_get = flanks.get
         for j, i in enumerate(idx):
@@ -444,24 +294,23 @@ class TranscriptAnnotator(_Annotator):
                 if model is None:
                     if len(models) >= MODEL_CACHE:
                         models.clear()
-                        self.tx_ann_tail.clear()
-                        self._tx_ann.clear()
+                        self.labels.clear()
                     model = models[t] = TxModel(self.bundle, t)
-                # up- or downstream (flank_effect, inlined: most pairs are these); such
+                # up- or downstream (most pairs are these, so decided here); such
                 # effects are never changed after this, so equal ones are shared
                 if a_end < model.start:
                     key = (model.strand > 0, model.start - a_end)
                     effect = flank_get(key)
                     if effect is None:
                         effect = flanks[key] = TxEffect(
-                            [upstream if key[0] else downstream], distance=key[1]
+                            upstream if key[0] else downstream, distance=key[1]
                         )
                 elif a_start > model.end:
                     key = (model.strand < 0, a_start - model.end)
                     effect = flank_get(key)
                     if effect is None:
                         effect = flanks[key] = TxEffect(
-                            [upstream if key[0] else downstream], distance=key[1]
+                            upstream if key[0] else downstream, distance=key[1]
                         )
                 else:
                     effect = transcript_effect(model, allele)
@@ -476,7 +325,7 @@ class TranscriptAnnotator(_Annotator):
             self._intergenic([queries[idx[j]] for j in no_hits])
         for q in queries:
             if q.allele is not None and q.allele.code < 0:
-                q.hits = [_Hit(TxEffect([so.INTERGENIC], flags=[ERROR_CHROMOSOME_NOT_FOUND]))]
+                q.hits = [_Hit(TxEffect(so.BIT[so.INTERGENIC], flags=[ERROR_CHROMOSOME_NOT_FOUND]))]
 
     def _intergenic(self, queries: list[_Query]) -> None:
         bundle = self.bundle
@@ -506,14 +355,14 @@ class TranscriptAnnotator(_Annotator):
                     best, distance = d, d
             q.hits = [
                 _Hit(
-                    TxEffect([so.INTERGENIC], distance=distance),
+                    TxEffect(so.BIT[so.INTERGENIC], distance=distance),
                     None,
                     "-".join(names),
                     "-".join(ids),
                 )
             ]
 
-    def _known(self, queries: list[_Query]) -> None:
+    def _known(self, queries: list[_Query], stats: TxStats) -> None:
         known = self.bundle.known
         assert known is not None
         idx = [
@@ -532,9 +381,9 @@ class TranscriptAnnotator(_Annotator):
             if not matches:
                 continue
             q = queries[idx[j]]
-            self.known_alleles += 1
+            stats.known_alleles += 1
             for source, row in matches:
-                self.known_by_source[source.label] += 1
+                stats.known_by_source[source.label] += 1
                 ident = source.ids.get(row)
                 for one in ident.split(";") if ident else ():
                     if one and one not in q.known_ids:
@@ -546,24 +395,30 @@ class TranscriptAnnotator(_Annotator):
 
     # ---------------------------------------------------------------- writing
 
-    def _write(self, chunk: _Chunk, queries: list[_Query], bands: list[str] | None) -> None:
+    def _write(
+        self,
+        chunk: Chunk,
+        queries: list[_Query],
+        bands: list[str] | None,
+        out: ChunkOutput,
+        stats: TxStats,
+    ) -> None:
         first_q = chunk.first_q
-        out_lines: list[str] = []
-        emit = out_lines.append
-        our_keys = self._our_keys_re.search
-        may_have_our_keys = bool(
-            self._our_keys_re_m.search("\n".join([parts[7] for parts in chunk.records]))
-        )
+        emit = out.vcf.append
+        keys = self.keys
+        warnings = out.tally.warnings
+        may_have_our_keys = keys.any_in(chunk.records)
         csq = self.options.csq
         tsv = self.options.tsv
-        tsv_rows: list[str] = []
+        tsv_rows = out.tsv
         known_keys = self.known_keys
         genic = 0
         flank_terms = (so.UPSTREAM, so.DOWNSTREAM)
-        gene_names = self._gene_names
-        ann_of = self._ann
+        labels = self.labels
+        gene_name = labels.gene_name
+        bundle = self.bundle
         lifts = chunk.lifts
-        rows = Rows() if self.rows_sink is not None else None
+        rows = out.rows
         seen_tx = self._store_tx
         for r, parts in enumerate(chunk.records):
             q0, q1 = first_q[r], first_q[r + 1]
@@ -588,20 +443,22 @@ class TranscriptAnnotator(_Annotator):
                         record_ids.append(one)
                 hits = query.hits
                 top = hits[0].effect
-                self.by_consequence[top.terms[0]] += 1
-                self.by_impact[so.IMPACT[top.terms[0]]] += 1
+                top_term = so.most_severe(top.terms)
+                stats.by_consequence[top_term] += 1
+                stats.by_impact[so.IMPACT[top_term]] += 1
                 best_rank = min(best_rank, top.rank)
                 flags = query.flags
                 allele_row0 = len(rows) if rows is not None else 0
                 for hit in hits:
                     tx = hit.tx
-                    if tx is not None and hit.effect.terms[0] not in flank_terms:
-                        name = gene_names.get(tx.gene)
-                        genes[name if name is not None else self._gene_name(tx)] = None
-                    entry = ann_of(allele_esc, hit, flags)
+                    if tx is not None and so.most_severe(hit.effect.terms) not in flank_terms:
+                        genes[gene_name(tx)] = None
+                    entry = effect_entry(
+                        allele_esc, hit.effect, tx, flags, labels, hit.near, hit.near_ids
+                    )
                     ann.append(entry)
                     if rows is not None:
-                        rows.hits.append((entry, hit is hits[0], bool(hit.effect.exon)))
+                        rows.hits.append((entry, hit is hits[0], hit.effect.exon > 0))
                         if tx is not None and tx.index not in seen_tx:
                             seen_tx[tx.index] = None
                             rows.tx_flags[tx.tx_id] = (
@@ -610,7 +467,9 @@ class TranscriptAnnotator(_Annotator):
                                 tx.coding,
                             )
                     if csq:
-                        csq_entries.append(self._csq(query.csq_allele, hit, existing))
+                        csq_entries.append(
+                            csq_entry(query.csq_allele, hit.effect, tx, existing, labels)
+                        )
                 if rows is not None:
                     values = query.known_values
                     rows.add_allele(
@@ -624,43 +483,37 @@ class TranscriptAnnotator(_Annotator):
                             _allele_frequency(values) if values else None,
                         ),
                     )
-                if tsv is not None:
+                if tsv:
                     chosen = hits if self.options.per_transcript else hits[:1]
+                    known_row = [query.known_values.get(k, "") for k, _, _ in known_keys]
                     for hit in chosen:
-                        tsv_rows.append(self._tsv_row(parts, allele_text, query, hit, existing))
-            nq = q1 - q0
-            if nq == 1:
-                added = f"VC={chunk.q_class[q0]};TITV={chunk.q_titv[q0]}"
-            else:
-                added = f"VC={','.join(chunk.q_class[q0:q1])};TITV={','.join(chunk.q_titv[q0:q1])}"
-            if lift is not None:
-                added += ";" + lift[1]
+                        tx = hit.tx
+                        gene = (
+                            (bundle.gene_name[tx.gene].decode(), bundle.gene_id[tx.gene].decode())
+                            if tx is not None
+                            else (hit.near, hit.near_ids)
+                        )
+                        tsv_rows.append(
+                            tsv_row(parts, allele_text, hit.effect, tx, gene, existing, known_row)
+                        )
             if genes:
                 genic += 1
-                added += ";GENE=" + ",".join(genes)
-            if bands is not None and bands[r]:
-                added += ";CYTOBAND=" + bands[r]
             if ann:
-                added += ";ANN=" + ",".join(ann)
-                self.by_location[so.LOCATION_OF[so.TERMS[best_rank][0]]] += 1
-            if csq_entries:
-                added += ";CSQ=" + ",".join(csq_entries)
+                stats.by_location[so.LOCATION_OF[so.TERMS[best_rank][0]]] += 1
+            known: list[tuple[str, list[str]]] = []
             if known_keys:
-                values = [queries[q].known_values for q in range(q0, q1)]
+                per_allele = [queries[q].known_values for q in range(q0, q1)]
                 for key, _, _ in known_keys:
-                    if any(key in v for v in values):
-                        added += f";{key}=" + ",".join(v.get(key, ".") for v in values)
+                    if any(key in v for v in per_allele):
+                        known.append((key, [v.get(key, ".") for v in per_allele]))
             ident = parts[2]
-            if record_ids or _RSID_RE.search(ident):
-                self.known_records += 1
+            if record_ids or RSID_RE.search(ident):
+                stats.known_records += 1
             if record_ids:
-                present = [] if ident == "." else ident.split(";")
-                new = [i for i in record_ids if i not in present]
-                if new:
-                    parts[2] = ";".join(present + new)
+                parts[2] = with_ids(ident, record_ids)
             info = parts[7]
-            if may_have_our_keys and our_keys(info):
-                info = self._drop_our_keys(info, chunk.line_no[r])
+            if may_have_our_keys:
+                info = keys.cleaned(info, chunk.line_no[r], warnings)
             if rows is not None:
                 if len(rows) == row0:  # no annotated allele: still a row per allele
                     unlifted = lift[1] if lift is not None and lift[0] is None else None
@@ -671,215 +524,29 @@ class TranscriptAnnotator(_Annotator):
                     chunk.line_no[r],
                     parts,
                     lift,
-                    bool(record_ids or _RSID_RE.search(parts[2])),
+                    bool(record_ids or RSID_RE.search(parts[2])),
                 )
-            parts[7] = added if info == "." or not info else f"{info};{added}"
+            parts[7] = annotated_info(
+                info,
+                chunk.q_class[q0:q1],
+                chunk.q_titv[q0:q1],
+                lift[1] if lift is not None else None,
+                list(genes),
+                bands[r] if bands is not None else "",
+                ann,
+                csq_entries,
+                known,
+            )
             emit("\t".join(parts))
-        emit("")
-        self.out.write("\n".join(out_lines))
-        if tsv is not None and tsv_rows:
-            tsv.write("\n".join(tsv_rows) + "\n")
-        if rows is not None:
-            self.rows_sink(rows)  # type: ignore[misc]
-
-        counts = self.counts
-        nrec = len(chunk.records)
-        counts.records += nrec
-        counts.alleles += len(chunk.q_class)
-        counts.known_by_id += chunk.known
-        counts.genic += genic
-        counts.intergenic += nrec - genic - chunk.unlifted
-        counts.by_class.update(chunk.q_class)
-        counts.titv.update(chunk.q_titv)
-        counts.add_chromosomes(Counter(chunk.chroms))
-
-    def _gene_name(self, tx: TxModel) -> str:
-        name = self._gene_names.get(tx.gene)
-        if name is None:
-            name = self._gene_names[tx.gene] = escape(self.bundle.gene_name[tx.gene].decode())
-        return name
-
-    def _tail(self, tx: TxModel) -> str:
-        """ANN fields 4–8 of a transcript: gene name and id, feature type and id, biotype."""
-        tail = self.tx_ann_tail.get(tx.index)
-        if tail is None:
-            gene_id = escape(self.bundle.gene_id[tx.gene].decode())
-            tail = (
-                f"{self._gene_name(tx)}|{gene_id}|transcript|{escape(tx.tx_id)}|"
-                f"{escape(tx.biotype)}"
-            )
-            self.tx_ann_tail[tx.index] = tail
-        return tail
-
-    def _tx_ann_parts(self, tx: TxModel) -> tuple[str, str, str, str, str]:
-        parts = self._tx_ann.get(tx.index)
-        if parts is None:
-            warn = (
-                WARNING_INCOMPLETE if tx.flags & (CDS_START_NF | CDS_END_NF) and tx.coding else ""
-            )
-            cds_len = n_aa = ""
-            if tx.coding:
-                cds_len = str(tx.cds_cdna_end - tx.cds_cdna_start + 1)
-            parts = (f"|{self._tail(tx)}|", warn, str(tx.cdna_len), cds_len, n_aa)
-            self._tx_ann[tx.index] = parts
-        return parts
-
-    def _n_aa(self, tx: TxModel) -> str:
-        parts = self._tx_ann_parts(tx)
-        if not parts[4]:
-            n_aa = str(len(tx.protein) - tx.protein.endswith("*"))
-            parts = (*parts[:4], n_aa)
-            self._tx_ann[tx.index] = parts
-        return parts[4]
-
-    def _ann(self, allele: str, hit: _Hit, flags: list[str]) -> str:
-        e = hit.effect
-        tx = hit.tx
-        e_terms = e.terms
-        terms = e_terms[0] if len(e_terms) == 1 else "&".join(e_terms)
-        impact = so.IMPACT[e_terms[0]]
-        if tx is None:
-            notes = list(flags) + e.flags
-            distance = "" if e.distance is None else str(e.distance)
-            return (
-                f"{allele}|{terms}|{impact}|{hit.near}|{hit.near_ids}|intergenic_region|"
-                f"{hit.near_ids}||||||||{distance}|{'&'.join(notes)}"
-            )
-        tail, warn, cdna_len, cds_len, _ = self._tx_ann_parts(tx)
-        if flags or e.flags or e.shifted or warn:
-            notes = list(flags) + e.flags
-            if e.shifted:
-                notes.append(INFO_REALIGN)
-            if warn:
-                notes.append(warn)
-            note = "&".join(notes)
-        else:
-            note = ""
-        if e.distance is not None:  # up- or downstream: nothing but the distance
-            if not (e.exon or e.intron or e.hgvs_c or e.cdna_pos):
-                return f"{allele}|{terms}|{impact}{tail}||||||{e.distance}|{note}"
-            distance = str(e.distance)
-        else:
-            distance = ""
-        rank = e.exon or e.intron
-        if rank and "-" in rank:
-            head, total = rank.split("/")
-            if "-" in head:
-                rank = head.split("-")[0] + "/" + total
-        cdna_pos = e.cdna_pos
-        if cdna_pos:
-            first = cdna_pos if cdna_pos.isdigit() else _first(cdna_pos)
-            cdna = f"{first}/{cdna_len}" if first else ""
-        else:
-            cdna = ""
-        cds = aa = ""
-        cds_pos = e.cds_pos
-        if cds_pos:
-            first = cds_pos if cds_pos.isdigit() else _first(cds_pos)
-            if first:
-                cds = f"{first}/{cds_len}"
-        if e.aa_pos:
-            aa_first = e.aa_pos if e.aa_pos.isdigit() else _first(e.aa_pos)
-            aa = f"{aa_first}/{self._n_aa(tx)}"
-        hgvs_p = e.hgvs_p
-        if "=" in hgvs_p:
-            hgvs_p = hgvs_p.replace("=", "%3D")
-        return (
-            f"{allele}|{terms}|{impact}{tail}{rank}|{e.hgvs_c}|"
-            f"{hgvs_p}|{cdna}|{cds}|{aa}|{distance}|{note}"
-        )
-
-    def _csq(self, allele: str, hit: _Hit, existing: str) -> str:
-        e = hit.effect
-        tx = hit.tx
-        terms = "&".join(e.terms)
-        impact = so.IMPACT[e.terms[0]]
-        distance = "" if e.distance is None else str(e.distance)
-        if tx is None:
-            return f"{escape(allele)}|{terms}|{impact}|||||||||||||||{existing}|{distance}|||"
-        bundle = self.bundle
-        gene_name = self._gene_name(tx)
-        gene_id = escape(bundle.gene_id[tx.gene].decode())
-        hgvs_c = f"{tx.tx_id}:{e.hgvs_c}" if e.hgvs_c else ""
-        hgvs_p = f"{tx.protein_id or tx.tx_id}:{e.hgvs_p}" if e.hgvs_p else ""
-        flags = []
-        if tx.flags & CDS_START_NF:
-            flags.append("cds_start_NF")
-        if tx.flags & CDS_END_NF:
-            flags.append("cds_end_NF")
-        canonical = "YES" if tx.flags & CANONICAL else ""
-        return (
-            f"{escape(allele)}|{terms}|{impact}|{gene_name}|{gene_id}|Transcript|"
-            f"{escape(tx.tx_id)}|{escape(tx.biotype)}|{e.exon}|{e.intron}|{hgvs_c}|"
-            f"{_escape_p(hgvs_p)}|{e.cdna_pos}|{e.cds_pos}|{e.aa_pos}|{e.amino_acids}|"
-            f"{e.codons}|{existing}|{distance}|{tx.strand}|{'&'.join(flags)}|{canonical}"
-        )
-
-    def _tsv_row(
-        self, parts: list[str], allele_text: str, query: _Query, hit: _Hit, existing: str
-    ) -> str:
-        e = hit.effect
-        tx = hit.tx
-        bundle = self.bundle
-        if tx is not None:
-            cols = [
-                bundle.gene_name[tx.gene].decode(),
-                bundle.gene_id[tx.gene].decode(),
-                "Transcript",
-                tx.tx_id,
-                tx.biotype,
-                e.exon,
-                e.intron,
-                f"{tx.tx_id}:{e.hgvs_c}" if e.hgvs_c else "",
-                f"{tx.protein_id or tx.tx_id}:{e.hgvs_p}" if e.hgvs_p else "",
-                e.cdna_pos,
-                e.cds_pos,
-                e.aa_pos,
-                e.amino_acids,
-                e.codons,
-                "" if e.distance is None else str(e.distance),
-                str(tx.strand),
-            ]
-        else:
-            cols = [hit.near, hit.near_ids, "", "", "", "", "", "", "", "", "", "", "", ""]
-            cols += ["" if e.distance is None else str(e.distance), ""]
-        row = [
-            parts[0],
-            parts[1],
-            parts[2],
-            parts[3],
-            parts[4],
-            allele_text,
-            ",".join(e.terms),
-            so.IMPACT[e.terms[0]],
-            *cols,
-            existing.replace("&", ","),
-        ]
-        row += [query.known_values.get(k, "") for k, _, _ in self.known_keys]
-        return "\t".join(v.replace("\t", " ") for v in row)
-
-
-def _escape_p(hgvs_p: str) -> str:
-    """HGVS p. in ANN/CSQ: only ``=`` (``p.Leu3=``) needs encoding; c. never does."""
-    return hgvs_p.replace("=", "%3D") if "=" in hgvs_p else hgvs_p
-
-
-_RANK = so.RANK
+        out.tally.add_chunk(chunk, genic)
 
 
 def _hit_order(hit: _Hit) -> tuple[int, tuple[int, int, int]]:
     tx = hit.tx
-    rank = _RANK[hit.effect.terms[0]]
+    rank = so.top_rank(hit.effect.terms)
     if tx is None:
         return (rank, (0, 0, 0))
     return (rank, tx.order_key)
-
-
-def _first(span: str) -> str:
-    first = span.split("-", 1)[0]
-    if first == "?":
-        first = span.split("-", 1)[1] if "-" in span else ""
-    return "" if first == "?" else first
 
 
 def _iupac_equal(genome: str, ref: str) -> bool:

@@ -1,5 +1,3 @@
-"""Reference data: assemblies and their contigs, liftover between them, built-in tables.
-
-(The bundle code still lives beside the engine's other modules; it moves here with the
-engine's staged layout.)
-"""
+"""Reference data: chromosome names (contigs.py), assemblies and liftover between them, the
+genome, interval indexes, gene-model readers (GTF, GFF3), transcripts, known variants,
+bundles (build, load, fetch) and the built-in tables (GRCh38 genes, the rCRS MT)."""

@@ -10,6 +10,8 @@ import gzip
 from functools import cache
 from importlib import resources
 
+from .contigs import normalize_chrom
+
 GRCH38 = "GRCh38"
 GRCH37 = "GRCh37"
 NCBI36 = "NCBI36"
@@ -66,7 +68,7 @@ def chromosome_lengths() -> dict[str, dict[str, int]]:
                 # chain score tName tSize tStrand tStart tEnd qName qSize qStrand qStart qEnd id
                 f = line.split()
                 for chrom, size, table in ((f[2], f[3], mine), (f[7], f[8], lengths[GRCH38])):
-                    bare = chrom[3:] if chrom.startswith("chr") else chrom
+                    bare = normalize_chrom(chrom)
                     if bare in PRIMARY:
                         table[bare] = int(size)
         lengths[assembly] = mine

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .contigs import ContigAliases, normalize_chrom
 from .genemodels import TranscriptModel, read_gene_models
-from .genes import normalize_chrom
 from .genome import GENOME_FILE, Contig, Genome, write_genome
 from .intervals import CHROM_STRIDE, IntervalIndex
 
@@ -108,40 +108,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-# ------------------------------------------------------------------------------ aliases
-
-
-class ContigAliases:
-    """Input chromosome names → contig numbers: ``1``/``chr1``/``NC_000001.11``, ``MT``/``chrM``."""
-
-    def __init__(self, names: Sequence[str]):
-        self.names = list(names)
-        self._by_name: dict[str, int] = {}
-        normal: dict[str, int] = {}
-        for code, name in enumerate(self.names):
-            self._by_name.setdefault(name, code)
-            normal.setdefault(normalize_chrom(name), code)
-        self._by_normal = normal
-        self._lock = threading.Lock()
-        self._cache: dict[str, int] = {}
-
-    def code(self, name: str) -> int:
-        """The contig's number, or -1."""
-        found = self._cache.get(name)
-        if found is not None:
-            return found
-        code = self._by_name.get(name)
-        if code is None:
-            code = self._by_normal.get(normalize_chrom(name), -1)
-        with self._lock:
-            if len(self._cache) < 10_000:
-                self._cache[name] = code
-        return code
-
-    def is_mitochondrial(self, code: int) -> bool:
-        return code >= 0 and normalize_chrom(self.names[code]) == "MT"
 
 
 # ------------------------------------------------------------------------------ building

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .ann import escape
+from ..output.ann import escape
+from .contigs import PRIMARY_CHROMOSOMES, normalize_chrom
 from .intervals import IntervalIndex
 
 GENE_TABLE_FILE = "grch38-ncbi-genes.tsv.gz"
@@ -23,25 +24,6 @@ GENE_LOCI_FILE = "grch38-ncbi-gene-loci.tsv.gz"
 REFERENCE_NAME = "GRCh38 gene table (NCBI Gene 2022-09-12; UCSC hg38 locations)"
 REFERENCE_SHORT = "GRCh38 gene table (NCBI Gene 2022-09-12)"
 ASSEMBLY = "GRCh38"
-
-PRIMARY_CHROMOSOMES = [str(i) for i in range(1, 23)] + ["X", "Y", "MT"]
-
-# RefSeq accessions of the primary chromosomes (any version: .10 is GRCh37, .11+ GRCh38…).
-_REFSEQ = {f"NC_0000{i:02d}": str(i) for i in range(1, 23)}
-_REFSEQ.update({"NC_000023": "X", "NC_000024": "Y", "NC_012920": "MT", "NC_001807": "MT"})
-
-
-def normalize_chrom(name: str) -> str:
-    """The table's spelling of a chromosome name: no ``chr``, ``MT`` for mitochondria."""
-    bare = name[3:] if name[:3].lower() == "chr" else name
-    upper = bare.upper()
-    if upper in ("M", "MT"):
-        return "MT"
-    if upper in ("X", "Y"):
-        return upper
-    if bare.startswith("NC_"):
-        return _REFSEQ.get(bare.split(".", 1)[0], bare)
-    return bare
 
 
 class GeneTable:
@@ -78,12 +60,6 @@ class GeneTable:
         #: symbols and ids escaped for ANN (and safe in INFO)
         self.symbol: list[str] = [escape(v) for v in sort("symbol")]
         self.gene_id: list[str] = [escape(v) for v in sort("gene_id")]
-        biotypes = {b: escape(b) for b in set(self.biotype)}
-        #: ANN fields 4–16 for a variant inside the gene (Gene_Name … ERRORS)
-        self.ann_genic_tail = [
-            f"{sym}|{gid}|gene|{gid}|{biotypes[bt]}||||||||"
-            for sym, gid, bt in zip(self.symbol, self.gene_id, self.biotype, strict=True)
-        ]
         self._chrom_lock = threading.Lock()
         self._input_chrom_codes: dict[str, int] = {}
 
@@ -121,7 +97,7 @@ def _read_rows(path_or_resource: Path | None, name: str) -> list[list[str]]:
     if path_or_resource is not None:
         raw = Path(path_or_resource).read_bytes()
     else:
-        raw = resources.files(__package__).joinpath("data", name).read_bytes()
+        raw = resources.files("gas.annotation").joinpath("data", name).read_bytes()
     text = gzip.decompress(raw).decode("utf-8")
     return [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..consequences.normalize import normalize
 from .genemodels import open_text
 from .genome import Genome
-from .normalize import normalize
 
 #: INFO fields carried by default (those a source lacks are skipped).
 DEFAULT_FIELDS = ("CLNSIG", "CLNREVSTAT", "CLNDN", "AF", "AF_popmax", "AF_grpmax")

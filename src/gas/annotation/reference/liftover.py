@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from ..seq import revcomp
-from ..vcf.assembly import bare_chrom
 from .assemblies import CHAIN_FILES, RCRS, UCSC_NAME, data_file
+from .contigs import is_mitochondrial, normalize_chrom
+from .seq import revcomp
 
 NOT_LIFTED = "WARNING_NOT_LIFTED"
 
@@ -85,7 +85,7 @@ class Lifter:
         return mode
 
     def is_mt(self, chrom: str) -> bool:
-        return bare_chrom(chrom) == "MT" or chrom.startswith(("NC_012920", "NC_001807"))
+        return is_mitochondrial(chrom)
 
     def lift(self, chrom: str, pos: int, ref: str, alt: str) -> Lifted | str | None:
         """The record at GRCh38, a reason code (see REASONS) why it cannot be lifted, or
@@ -93,8 +93,8 @@ class Lifter:
         in a run that lifts nothing)."""
         names = self._names.get(chrom)
         if names is None:
-            bare = bare_chrom(chrom)
-            mt = bare == "MT" or chrom.startswith(("NC_012920", "NC_001807"))
+            bare = normalize_chrom(chrom)
+            mt = is_mitochondrial(chrom)
             ucsc = (
                 "chrM"
                 if mt

@@ -23,13 +23,12 @@ import tempfile
 import threading
 from pathlib import Path
 
-from ..bundle import Bundle, build_bundle, load_bundle
 from .assemblies import data_file
+from .bundle import Bundle, build_bundle, load_bundle
 
 NAME = "gas-builtin-mt"
 FASTA = "rCRS-NC_012920.1.fa"
 GFF3 = "refseq-GRCh38.p14-NC_012920.1.gff3"
-DESCRIPTION = "built-in rCRS (NC_012920.1) with NCBI RefSeq's 37 MT genes (GRCh38.p14)"
 
 #: NCBI's names of the MT genes whose HGNC symbol is not simply MT-<name>
 _HGNC_SPECIAL = {"COX1": "MT-CO1", "COX2": "MT-CO2", "COX3": "MT-CO3", "CYTB": "MT-CYB"}

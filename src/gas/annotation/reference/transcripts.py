@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from . import so
+from ..consequences import so
 from .bundle import FLAG_BITS, Bundle
 from .seq import MITOCHONDRIAL, STANDARD, revcomp, start_codons, translate
 
@@ -106,22 +106,18 @@ class TxModel:
         self._cdna: str | None = None
         self._cds: str | None = None
         self._protein: str | None = None
-        # the terms of the simple cases (consequence._snv_fast), most severe first
+        # the terms of the simple cases (consequences.exonic.snv_fast), most severe first
         nmd = [so.NMD] if self.biotype == "nonsense_mediated_decay" else []
         nc = [] if self.coding else [so.NC_TRANSCRIPT]
-        self.intron_terms = so.sort_terms([so.INTRON, *nmd, *nc])
-        self.utr5_terms = so.sort_terms([so.UTR5, *nmd])
-        self.utr3_terms = so.sort_terms([so.UTR3, *nmd])
-        self.nc_exon_terms = so.sort_terms([so.NC_EXON, *nmd])
+        self.intron_terms = so.flags_of([so.INTRON, *nmd, *nc])
+        self.utr5_terms = so.flags_of([so.UTR5, *nmd])
+        self.utr3_terms = so.flags_of([so.UTR3, *nmd])
+        self.nc_exon_terms = so.flags_of([so.NC_EXON, *nmd])
         # entries of one allele: most severe first, then MANE Select, canonical, coding
         preferred = 0 if self.flags & MANE else 1 if self.flags & CANONICAL else 2
         self.order_key = (preferred, 0 if self.coding else 1, t)
 
     # ------------------------------------------------------------------ coordinates
-
-    @property
-    def n_exons(self) -> int:
-        return len(self.gstarts)
 
     def exon_at(self, g: int) -> int:
         """Genomic-order index of the exon holding ``g``, or -1."""

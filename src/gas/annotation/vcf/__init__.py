@@ -1,2 +1,3 @@
-"""Reading VCF: what the header says (assembly evidence); the rest moves here with the
-engine's staged layout."""
+"""Reading VCF: the input's bytes and their limits (source.py, limits.py), the header and what
+it says about the assembly (header.py, assembly.py), record lines into columnar chunks
+(records.py) and the classes and spans of ALT alleles (alleles.py)."""

@@ -23,7 +23,6 @@ NO_TITV = "."
 # IUPAC nucleotide codes accepted in REF and ALT (either case).
 BASES = "ACGTNRYSWKMBDHVacgtnryswkmbdhv"
 _PURINES = frozenset("AG")
-_PYRIMIDINES = frozenset("CT")
 _ACGT = frozenset("ACGT")
 
 _V3_DELETION = re.compile(r"D(\d+)")

@@ -20,7 +20,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ..genes import normalize_chrom
 from ..reference.assemblies import (
     CONTIG_MD5,
     GRCH37,
@@ -32,6 +31,7 @@ from ..reference.assemblies import (
     YORUBA_MT,
     assembly_of_length,
 )
+from ..reference.contigs import is_mitochondrial, normalize_chrom
 
 # Names of assemblies as they appear in ##reference, ##assembly, file names and URLs.
 _ASSEMBLY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -92,11 +92,6 @@ def assembly_from_text(text: str) -> str | None:
 def normalize_assembly(name: str) -> str:
     """Canonical spelling of an assembly name given by a user; unknown names are kept."""
     return assembly_from_text(name) or name.strip()
-
-
-def bare_chrom(name: str) -> str:
-    """``chr1``/``1``/``NC_000001.11`` → ``1``; ``chrM``/``M``/``MT`` → ``MT``."""
-    return normalize_chrom(name)
 
 
 @dataclass
@@ -171,10 +166,10 @@ class AssemblyDetector:
             self._chr_names += 1
         else:
             self._plain_names += 1
-        chrom = bare_chrom(name)
+        chrom = normalize_chrom(name)
         length = pairs.get("length", "")
         md5 = pairs.get("md5", "").lower()
-        if chrom == "MT" or name.startswith(("NC_012920", "NC_001807")):
+        if is_mitochondrial(name):
             mt = None
             if name.startswith("NC_012920"):
                 mt = (RCRS, f"##contig {name}")

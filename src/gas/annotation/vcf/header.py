@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import InvalidInputError, invalid_line
-from .vcf.assembly import AssemblyCall, AssemblyDetector, assembly_from_text, normalize_assembly
+from ..errors import InvalidInputError, invalid_line
+from .assembly import AssemblyCall, AssemblyDetector, assembly_from_text, normalize_assembly
 
 __all__ = ["VcfHeader", "assembly_from_text", "is_column_line", "normalize_assembly", "not_a_vcf"]
 

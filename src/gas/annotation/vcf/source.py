@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InvalidInputError, invalid_line, snippet
+from ..errors import InvalidInputError, invalid_line, snippet
 from .limits import InputLimits
 
 READ_SIZE = 256 * 1024

@@ -52,6 +52,10 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.extensions["gas"] = c
+    # first of the request hooks: the request id and the timing cover everything after them
+    from gas.entrypoints.web import observability
+
+    observability.register(app, c)  # X-Request-ID, request metrics, GET /metrics
     csrf.init_app(app)
 
     from gas.entrypoints.web import api, api_results, auth, billing, errors, files, pages
@@ -82,14 +86,13 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
             log.exception("healthz: database unreachable")
             return {"status": "error", "database": "unreachable"}, 503
         # Under `gas serve`: every role as the supervisor sees it. A crash-looping worker makes
-        # the service "degraded", still 200: this web process itself is serving.
+        # the service "degraded", still 200: this web process itself is serving. Pids and
+        # error lines only for the operator (gas.entrypoints.web.health).
         from gas.entrypoints.supervisor import supervised_status
+        from gas.entrypoints.web import health
 
-        supervised = supervised_status(c.settings.data_dir)
-        if supervised is not None:
-            degraded = any(r.get("state") != "running" for r in supervised["roles"].values())
-            return {"status": "degraded" if degraded else "ok", "roles": supervised["roles"]}
-        return {"status": "ok"}
+        details = health.may_see_details(request, c.settings.healthz_token)
+        return health.document(supervised_status(c.settings.data_dir), details=details)
 
     @app.after_request
     def security_headers(response: Any) -> Any:

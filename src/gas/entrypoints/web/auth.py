@@ -29,6 +29,7 @@ from flask import (
 
 from gas.domain.errors import Conflict, InvalidInput, NotFound, RateLimited
 from gas.domain.users import MIN_PASSWORD_LENGTH
+from gas.ports import UserSession
 from gas.services import (
     account_deletion,
     accounts,
@@ -129,6 +130,7 @@ def _start_session(user_id: str, method: str = "password") -> None:
         user_id,
         method=method,
         user_agent=request.user_agent.string or "",
+        client_address=request.remote_addr or "",
     )
     session.clear()
     session[SESSION_KEY] = token
@@ -367,6 +369,18 @@ def resend_verification() -> Any:
     return redirect(back, code=303)
 
 
+# Accounts made by a log-in with the identity provider have no GAS password: there is
+# nothing to confirm a change with, and their address is the provider's (taken again from it
+# at each log-in: gas.services.email_verification.adopt_provider_email).
+PROVIDER_EMAIL_MESSAGE = (
+    "Your account has no GAS password: its email address is the one your identity provider "
+    "gives. Change it with the provider; GAS takes the new address the next time you log in."
+)
+PROVIDER_LOGIN_MESSAGE = (
+    "Your account has no GAS password to change: you log in with your identity provider."
+)
+
+
 @bp.post("/profile/email")
 @login_required
 def change_email() -> Any:
@@ -375,6 +389,9 @@ def change_email() -> Any:
     c = _c()
     checks = abuse_limits()
     back = url_for("pages.profile") + "#change-email"
+    if g.user.password_hash is None:
+        flash(PROVIDER_EMAIL_MESSAGE, "warning")  # nothing to prove it with: the provider owns it
+        return redirect(back, code=303)
     checks.check(limits.LOGIN_ACCOUNT, g.user.email)  # no password guessing through this form
     try:
         new_email = email_verification.request_change(
@@ -456,6 +473,9 @@ def change_password() -> Any:
     c = _c()
     checks = abuse_limits()
     back = url_for("pages.profile") + "#password"
+    if g.user.password_hash is None:
+        flash(PROVIDER_LOGIN_MESSAGE, "warning")
+        return redirect(back, code=303)
     # A stolen session must not become a way to guess the password: the log-in limit applies
     # (RateLimited: the 429 page, with Retry-After).
     checks.check(limits.LOGIN_ACCOUNT, g.user.email)
@@ -499,15 +519,42 @@ def end_other_sessions() -> Any:
         "logged in.",
         "success",
     )
-    return redirect(url_for("pages.profile") + "#password", code=303)
+    return redirect(url_for("pages.profile") + "#sessions", code=303)
+
+
+@bp.post("/profile/sessions/<session_id>/end")
+@login_required
+def end_one_session(session_id: str) -> Any:
+    """The "Log out" beside one session on the profile: only the user's own sessions (any
+    other id, another user's included, is the same 404: nothing to tell); this browser's own
+    session is a log-out."""
+    c = _c()
+    if session_id == g.session_id:
+        return logout()
+    if not sessions.end_user_session(c.uow(), c.clock, g.user.id, session_id):
+        abort(404)
+    flash("That session has been logged out.", "success")
+    return redirect(url_for("pages.profile") + "#sessions", code=303)
 
 
 @bp.app_template_global("active_session_count")
 def _active_session_count() -> int:
+    return len(_active_sessions())
+
+
+@bp.app_template_global("active_sessions")
+def _active_sessions() -> list[UserSession]:
+    """The logged-in user's valid sessions, newest first (the profile's list)."""
     if g.get("user") is None:
-        return 0
+        return []
     c = _c()
-    return len(sessions.list_sessions(c.uow(readonly=True), c.clock, session_policy(), g.user.id))
+    return sessions.list_sessions(c.uow(readonly=True), c.clock, session_policy(), g.user.id)
+
+
+@bp.app_template_global("current_session_id")
+def _current_session_id() -> str | None:
+    found = g.get("session_id")
+    return str(found) if found else None
 
 
 def _duration(seconds: int) -> str:

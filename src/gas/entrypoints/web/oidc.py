@@ -4,10 +4,11 @@
 session cookie) and sends the browser to the provider; ``/login/oidc/callback`` checks the
 state, exchanges the code, verifies the ID token (gas.services.oidc) and then:
 
-- an account linked to this identity: logged in;
+- an account linked to this identity: logged in (an account without a GAS password takes
+  the provider's verified address when it has changed there: the provider owns it);
 - no account with the identity's email: one is made from the verified email, the name and
   the institution (Globus gives it in userinfo) — only if the provider says the email is
-  verified; it has no password;
+  verified; it has no password, and is welcomed by email (through the outbox, like a sign-up);
 - a local account with that email: linked only if the provider says the email is verified,
   and only after the user enters that account's password once (``/login/oidc/link``).
 
@@ -25,7 +26,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from gas.domain.errors import Conflict, InvalidInput, RateLimited
 from gas.domain.users import normalize_email
 from gas.entrypoints.web import auth
-from gas.services import accounts, limits
+from gas.services import accounts, email_verification, limits
 from gas.services.oidc import Identity, OidcClient, OidcConfig, OidcError, ProviderUnavailable
 
 bp = Blueprint("oidc", __name__)
@@ -80,6 +81,17 @@ def _unavailable() -> Any:
     )
 
 
+def _limited() -> Any:
+    """Past GAS_RATE_LIMIT_OIDC from this address (starts and callbacks both count): 429 with
+    Retry-After, before the provider is asked anything."""
+    try:
+        auth.abuse_limits().hit(limits.OIDC, auth.client_address())
+    except RateLimited as exc:
+        page, status = _failed(str(exc), 429)
+        return page, status, {"Retry-After": str(exc.retry_after)}
+    return None
+
+
 @bp.app_template_global("oidc_label")
 def _oidc_label() -> str | None:
     settings = _c().settings
@@ -91,6 +103,8 @@ def start() -> Any:
     oidc = client()
     if oidc is None:
         abort(404)
+    if (refused := _limited()) is not None:
+        return refused
     try:
         url, pending = oidc.start()
     except ProviderUnavailable:
@@ -106,6 +120,8 @@ def callback() -> Any:
     oidc = client()
     if oidc is None:
         abort(404)
+    if (refused := _limited()) is not None:
+        return refused  # the pending log-in stays: it may be finished once the wait is over
     pending = session.pop(PENDING_KEY, None)
     if not isinstance(pending, dict) or time.time() - int(pending.get("at", 0)) > PENDING_SECONDS:
         return _failed(
@@ -135,6 +151,14 @@ def _log_in(identity: Identity, next_url: str) -> Any:
     with c.uow(readonly=True) as uow:
         user = uow.users.get_by_oidc_subject(identity.subject)
     if user is not None:
+        if user.password_hash is None and identity.email and identity.email_verified:
+            # the provider owns this account's address: a change there is followed here
+            try:
+                email_verification.adopt_provider_email(
+                    c.uow(), c.clock, user.id, normalize_email(identity.email)
+                )
+            except InvalidInput:
+                pass  # an address GAS cannot use: the account keeps its own
         auth._start_session(user.id, method="oidc")
         return redirect(auth._safe_next(next_url))
     if not identity.email:
@@ -174,15 +198,10 @@ def _log_in(identity: Identity, next_url: str) -> Any:
             name=identity.name,
             institution=identity.institution,
             email_verified=True,
+            oidc_subject=identity.subject,  # linked, and welcomed by email, at once
         )
     except Conflict:  # made at this very moment by another request
         return _failed("Please log in again.", 409)
-    with c.uow() as uow:
-        stored = uow.users.get(user.id, for_update=True)
-        assert stored is not None
-        stored.oidc_subject = identity.subject
-        uow.users.save(stored)
-        uow.commit()
     auth._start_session(user.id, method="oidc")
     flash(f"Welcome to GAS! Your account {email} is ready.", "success")
     return redirect(auth._safe_next(next_url))

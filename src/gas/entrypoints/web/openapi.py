@@ -267,11 +267,15 @@ SCHEMAS: dict[str, Any] = {
             "roles": {
                 "type": "object",
                 "description": "Under `gas serve`: each role (web, annotator, notifier, "
-                "archiver, restorer) as its supervisor sees it; `degraded` when one is not "
-                "running (e.g. crash-looping, with its last error).",
+                "archiver, restorer) and its `status`; `degraded` when one is not `ok`. The "
+                "supervisor's details (`state`, `pid`, … `last_error`) only for the operator: "
+                "with `GAS_HEALTHZ_TOKEN` set, a client sending `Authorization: Bearer <that "
+                "token>`; without it, a loopback client.",
                 "additionalProperties": {
                     "type": "object",
+                    "required": ["status"],
                     "properties": {
+                        "status": {"type": "string", "enum": ["ok", "backing off", "down"]},
                         "state": {
                             "type": "string",
                             "enum": ["running", "restarting", "crash-looping", "stopped"],
@@ -323,6 +327,24 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                     "responses": {
                         "200": _json_body("Healthy.", "Health"),
                         "503": _json_body("The database cannot be reached.", "Health"),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics (for the operators' scraper, not API clients)",
+                    "description": "The text exposition format. With `GAS_METRICS_TOKEN` set, "
+                    "only with `Authorization: Bearer <that token>`; without it, only from a "
+                    "loopback address.",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The metrics.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "401": {"description": "A metrics token is configured; it was not sent."},
+                        "403": {"description": "Not from a loopback address (no token set)."},
                     },
                 }
             },

@@ -156,7 +156,7 @@ def reference_offer(refdata: str | None) -> str:
     manifest when this machine has it; annotators may keep theirs elsewhere)."""
     if not refdata:
         return BUILTIN_REFERENCE
-    from gas.annotation.bundle import MANIFEST, BundleError, resolve
+    from gas.annotation.reference.bundle import MANIFEST, BundleError, resolve
 
     try:
         path = resolve(refdata)

@@ -1,0 +1,97 @@
+"""Chunks annotated by forked worker processes, delivered back in input order.
+
+The parent reads and hands out chunks of lines; each worker, forked after the header was
+read (so it shares the bundle's memory-mapped pages and the run's settings), parses and
+annotates a chunk into a :class:`ChunkOutput` that the parent writes and merges. The output
+is byte-for-byte that of one process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .protocol import ChunkOutput
+
+#: what a worker process runs for each chunk (inherited from the parent by fork)
+_WORK: Callable[[list[str], int], ChunkOutput] | None = None
+
+
+def _work(lines: list[str], first_no: int) -> ChunkOutput:
+    assert _WORK is not None
+    return _WORK(lines, first_no)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool initializer: on Linux a worker is killed as soon as the process that forked it
+    dies (a SIGKILLed annotator included: PR_SET_PDEATHSIG) rather than finishing its chunk as
+    an orphan and failing on the closed pipe."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class ChunkPool:
+    """``workers`` processes running ``work`` on chunks; ``deliver`` gets their outputs in
+    the order the chunks were submitted. Without fork, the chunks are done here."""
+
+    def __init__(
+        self,
+        workers: int,
+        work: Callable[[list[str], int], ChunkOutput],
+        deliver: Callable[[ChunkOutput], None],
+    ) -> None:
+        self.workers = workers
+        self._work = work
+        self._deliver = deliver
+        self._pool: Any = None
+        self._failed = False
+        self._pending: deque[Any] = deque()
+
+    def submit(self, lines: list[str], first_no: int) -> None:
+        if self._pool is None and not self._failed:
+            self._open()
+        if self._pool is None:
+            self._deliver(self._work(lines, first_no))
+            return
+        self._pending.append(self._pool.apply_async(_work, (lines, first_no)))
+        while len(self._pending) > 2 * self.workers:
+            self._deliver(self._pending.popleft().get())
+
+    def flush(self) -> None:
+        """Wait for every chunk handed out and deliver it."""
+        while self._pending:
+            self._deliver(self._pending.popleft().get())
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        self._pending.clear()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+
+    def _open(self) -> None:
+        global _WORK
+        try:
+            context = multiprocessing.get_context("fork")
+        except ValueError:  # no fork on this platform: annotate here
+            self._failed = True
+            return
+        _WORK = self._work
+        try:
+            self._pool = context.Pool(
+                self.workers, initializer=_die_with_parent, initargs=(os.getpid(),)
+            )
+        finally:
+            _WORK = None
