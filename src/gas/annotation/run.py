@@ -89,8 +89,8 @@ def annotate_file(
 ) -> AnnotationOutputs:
     """Annotate one VCF (plain, gzip or bgzip; VCF 3.3–4.4).
 
-    ``refdata`` is a reference bundle's name or directory (see bundle.py); by default the
-    built-in GRCh38 gene table (``grch38-genes``): gene names only. A bundle with
+    ``refdata`` is a reference bundle's name or directory (see reference/bundle.py); by
+    default the built-in GRCh38 gene table (``grch38-genes``): gene names only. A bundle with
     transcripts gives full consequences (``ANN``; also VEP's ``CSQ`` if ``csq``).
 
     Writes ``<stem>.annot.vcf``, ``<stem>.count.log`` and ``<stem>.summary.json`` into

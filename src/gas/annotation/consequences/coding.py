@@ -52,10 +52,11 @@ def snv_cds(tx: TxModel, allele: Allele, k: int) -> TxEffect | None:
         tref, talt = ref, alt
         cdna = tx.ex_cdna[k] + (s - tx.gstarts[k])
     else:
-        tref = _COMPLEMENT_BASE.get(ref)
-        talt = _COMPLEMENT_BASE.get(alt)
-        if tref is None or talt is None:
+        c_ref = _COMPLEMENT_BASE.get(ref)
+        c_alt = _COMPLEMENT_BASE.get(alt)
+        if c_ref is None or c_alt is None:
             return None
+        tref, talt = c_ref, c_alt
         cdna = tx.ex_cdna[k] + (tx.gends[k] - s)
     if ref == alt or len(ref) != 1:
         return None

@@ -5,6 +5,7 @@ per gene (``intragenic_variant``) or for the nearest genes (``intergenic_variant
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,16 @@ class _Lookup:
     right_dist: list[int]
 
 
+@lru_cache(maxsize=4)
+def _genic_tails(genes: GeneTable) -> list[str]:
+    """ANN fields 4–16 of a variant inside each gene of a table (made once per table)."""
+    biotypes = {b: escape(b) for b in set(genes.biotype)}
+    return [
+        genic_tail(sym, gid, biotypes[bt])
+        for sym, gid, bt in zip(genes.symbol, genes.gene_id, genes.biotype, strict=True)
+    ]
+
+
 class GeneAnnotator:
     """Gene names from a :class:`GeneTable` (an :class:`~.protocol.Annotator`)."""
 
@@ -52,12 +63,8 @@ class GeneAnnotator:
         self.no_contig_code = genes.no_genes_code
         self.contig_code = genes.code_for
         self.keys = InfoKeys(self.info_keys)
-        biotypes = {b: escape(b) for b in set(genes.biotype)}
         #: ANN fields 4–16 of a variant inside each gene
-        self._genic_tail = [
-            genic_tail(sym, gid, biotypes[bt])
-            for sym, gid, bt in zip(genes.symbol, genes.gene_id, genes.biotype, strict=True)
-        ]
+        self._genic_tail = _genic_tails(genes)
         self._genic_prefix: dict[str, str] = {}
         self._intergenic_prefix: dict[str, str] = {}
 

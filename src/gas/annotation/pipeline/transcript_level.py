@@ -1,10 +1,10 @@
 """Transcript-level annotation of a chunk of records against a reference bundle.
 
-Per chunk (parsed and checked by vcf/records.py): every ALT
-allele is checked against the genome (REF mismatch → a warning, not an error) and
-normalized; all alleles are looked up at once in the transcripts' interval index (numpy);
-then each (allele, transcript) pair gets its consequences (consequences/) and the record
-is written with ``ANN`` (and optionally ``CSQ``), known-variant matches and a TSV row.
+Per chunk (parsed and checked by vcf/records.py): every ALT allele is checked against the
+genome (REF mismatch → a warning, not an error) and normalized; all alleles are looked up at
+once in the transcripts' interval index (numpy); then each (allele, transcript) pair gets its
+effect (consequences/), and the record is written with ``ANN`` (and optionally ``CSQ``),
+known-variant matches and TSV rows, whose text output/ makes from the effects.
 """
 
 from __future__ import annotations
