@@ -23,8 +23,6 @@ token.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 import os
 import re
@@ -47,6 +45,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+from gas.entrypoints.operator_access import PROXY_HEADERS, access
 from gas.ports import Delivery
 
 log = logging.getLogger(__name__)
@@ -456,44 +455,7 @@ def render(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-# --- who may read them --------------------------------------------------------------------------
-
-
-def _is_loopback(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
-
-
-# Headers a proxy adds: a request carrying one was relayed, whatever its peer's address.
-PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
-
-
-def access(
-    remote_addr: str | None,
-    authorization: str | None,
-    token: str | None,
-    *,
-    relayed: bool = False,
-) -> int:
-    """200 when the request may read the metrics; else 401 (a token is configured and was not
-    given, or was wrong) or 403 (no token configured, and the peer is not a loopback address or
-    the request was ``relayed`` by a proxy). (Waitress drops the X-Forwarded-* headers of a
-    proxy it was not told to trust, so ``relayed`` only catches what gets through.)"""
-    if token:
-        scheme, _, given = (authorization or "").strip().partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        ):
-            return 200
-        return 401
-    return 200 if _is_loopback(remote_addr) and not relayed else 403
-
+# --- who may read them: the operator (gas.entrypoints.operator_access) --------------------------
 
 REFUSED = {
     401: "401 Unauthorized: send the metrics token as 'Authorization: Bearer <token>'\n",

@@ -13,11 +13,11 @@ supervisor's log and in ``$GAS_DATA_DIR/serve.status.json``.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 from typing import Any
 
 from flask import Request
+
+from gas.entrypoints.operator_access import PROXY_HEADERS, access
 
 # the supervisor's states (gas.entrypoints.supervisor.Child.state) as the public sees them
 PUBLIC_STATUS = {
@@ -26,35 +26,15 @@ PUBLIC_STATUS = {
     "crash-looping": "backing off",
     "stopped": "down",
 }
-PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
-
-
-def _loopback(address: str | None) -> bool:
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def may_see_details(request: Request, token: str | None) -> bool:
-    """The operator. With ``GAS_HEALTHZ_TOKEN`` set: whoever sends it in ``Authorization:
-    Bearer …``, and nobody else. Without: a loopback client not relayed by a proxy.
-
-    A reverse proxy on the same machine connects from loopback too: behind one, `gas web` must
-    be told to trust it (``GAS_WEB_TRUSTED_PROXY``, which the per-address rate limits need
-    anyway), so that a client is seen by its own address; waitress drops the ``X-Forwarded-*``
-    headers of a proxy it does not trust, so the check of those headers here only catches other
-    servers' proxies. With a token set, loopback alone is never enough."""
-    if token:
-        scheme, _, given = (request.headers.get("Authorization") or "").strip().partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        )
-    if any(request.headers.get(name) for name in PROXY_HEADERS):
-        return False
-    return _loopback(request.remote_addr)
+    """The operator (gas.entrypoints.operator_access), with ``GAS_HEALTHZ_TOKEN`` as the token."""
+    relayed = any(request.headers.get(name) for name in PROXY_HEADERS)
+    return (
+        access(request.remote_addr, request.headers.get("Authorization"), token, relayed=relayed)
+        == 200
+    )
 
 
 def document(supervised: dict[str, Any] | None, *, details: bool) -> dict[str, Any]:
