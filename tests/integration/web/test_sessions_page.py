@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
+
 from gas.services import accounts
 from tests.conftest import AuthActions
 
@@ -29,9 +31,12 @@ def test_the_profile_lists_each_session_and_marks_this_one(app, client, logged_i
     assert page.count('data-testid="this-session"') == 1
     assert "198.51.100.7" in page and "127.0.0.1" in page
     assert "Mozilla/5.0 (X11; Linux x86_64)" in page
-    # the user agent is cut short in the cell (whole only in its title)
-    cell = re.search(r'<td class="text-break" title="[^"]*">([^<]*)</td>', page.split(ids[0])[1])
-    assert cell is not None and len(cell.group(1)) <= 60
+    # the browser is named for people; the whole User-Agent is only in the tooltip
+    rows = {i: page.split(f'data-session-id="{i}"')[1].split("</li>")[0] for i in ids}
+    laptop_row = next(row for row in rows.values() if "198.51.100.7" in row)
+    name = re.search(r'<div class="fw-semibold" title="([^"]*)">\s*([^<]*?)\s*<', laptop_row)
+    assert name is not None and name.group(1).startswith("Mozilla/5.0 (X11; Linux x86_64)")
+    assert name.group(2) == "A browser on Linux"
     assert "in 2 browsers or devices" in page
 
 
@@ -58,7 +63,7 @@ def session_ids_of_this(client) -> list[str]:  # type: ignore[no-untyped-def]
     return [
         i
         for i in ROW.findall(page)
-        if 'data-testid="this-session"' in page.split(f'data-session-id="{i}"')[1].split("</tr>")[0]
+        if 'data-testid="this-session"' in page.split(f'data-session-id="{i}"')[1].split("</li>")[0]
     ]
 
 
@@ -112,3 +117,38 @@ def test_api_tokens_are_not_sessions(client, logged_in, container) -> None:
     user = accounts.get_user_by_email(container.uow(readonly=True), "ada@example.org")
     accounts.create_api_token(container.uow(), container.clock, user.id, label="pipeline")
     assert len(session_ids(client)) == 1
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "shown"),
+    [
+        (
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            "Firefox on Linux",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+            "Edge on Windows",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+            "Safari on iPhone",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/131.0.0.0 Mobile Safari/537.36",
+            "Chrome on Android",
+        ),
+        ("python-requests/2.32.3", "Python requests"),
+        ("", "Unknown browser"),
+        (None, "Unknown browser"),
+        ("SomeBot", "SomeBot"),
+        ("Mozilla/5.0 (X11; Linux x86_64) Unheard/1.0", "A browser on Linux"),
+    ],
+)
+def test_the_browser_is_named_for_people(user_agent, shown) -> None:  # type: ignore[no-untyped-def]
+    from gas.entrypoints.web.pages import browser_summary
+
+    assert browser_summary(user_agent) == shown

@@ -120,6 +120,42 @@ def time_tag(moment: datetime | None, testid: str = "") -> Markup:
     return Markup('<time datetime="{}"{}>{}</time>').format(utc_iso(moment), attr, utc_text(moment))
 
 
+#: (token in a User-Agent, name shown), first match wins: Edge and Opera say "Chrome" too,
+#: Chrome says "Safari" too
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+    ("python-requests/", "Python requests"),
+    ("gas-client", "gas client"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+@bp.app_template_filter("browser_summary")
+def browser_summary(user_agent: str | None) -> str:
+    """ "Firefox on Linux" from a User-Agent header (the whole header goes in a tooltip)."""
+    if not user_agent:
+        return "Unknown browser"
+    browser = next((name for token, name in _BROWSERS if token in user_agent), None)
+    system = next((name for token, name in _SYSTEMS if token in user_agent), None)
+    if system:
+        return f"{browser or 'A browser'} on {system}"
+    return browser or user_agent[:40]
+
+
 @bp.app_template_global("status_badge_class")
 def status_badge_class(status: JobStatus) -> str:
     return STATUS_BADGES.get(status, "text-bg-secondary")
