@@ -12,11 +12,17 @@ JOBS    ?= 2
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+# the engine's compiled kernel (Cython, pinned in requirements.lock; gcc and the Python
+# headers): built in place from its .pyx files; without it the engine runs its Python path
+KERNEL_SRC := setup.py $(wildcard src/gas/annotation/*/_*.pyx)
+
+$(STAMP): pyproject.toml requirements.lock $(KERNEL_SRC)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	@$(BIN)/gas --version | tail -n 1
 	@touch $(STAMP)
 
 run: setup

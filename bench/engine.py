@@ -32,7 +32,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from tests.peers import peers  # noqa: E402
 from tests.support import synthetic  # noqa: E402
 
-TOOLS = ("gas", "bcftools", "snpeff", "vcfanno")
+TOOLS = ("gas", "gas-python", "bcftools", "snpeff", "vcfanno")
+#: GAS's two paths (GAS_ENGINE_KERNEL): the compiled kernel, the Python reference
+GAS_PATHS = {"gas": "required", "gas-python": "off"}
 KNOWN_FLAGS = ("--known-variants", "--known-vcf", "--known", "--dbsnp")
 
 
@@ -46,6 +48,8 @@ class Row:
     max_rss_mb: float | None = None
     note: str = ""
     error: str = ""
+    cpu_seconds: float | None = None  # user + system, the tool and its child processes
+    load: float = field(default_factory=lambda: os.getloadavg()[0])  # 1-min load at start
 
     @property
     def rate(self) -> float | None:
@@ -207,7 +211,7 @@ def run_benchmark(args: argparse.Namespace) -> Report:
     bundle: Path | None = None
     bundle_known: Path | None = None
     gas_note = ""
-    if "gas" in tools:
+    if "gas" in tools or "gas-python" in tools:
         problem = peers.refdata_build_problem()
         if problem is None:
             try:
@@ -272,10 +276,11 @@ def run_benchmark(args: argparse.Namespace) -> Report:
         for tool in tools:
             row = Row("consequences", label, tool, n)
             try:
-                if tool == "gas":
-                    out = runs / f"gas-{samples}"
-                    _, r = peers.run_gas(vcf, out, bundle)
-                    row.note = gas_note
+                if tool in GAS_PATHS:
+                    out = runs / f"{tool}-{samples}"
+                    env = {**os.environ, "GAS_ENGINE_KERNEL": GAS_PATHS[tool]}
+                    _, r = peers.run_gas(vcf, out, bundle, env=env)
+                    row.note = f"{gas_note}; GAS_ENGINE_KERNEL={GAS_PATHS[tool]}"
                 elif tool == "bcftools":
                     if bcf_gff3 is None:
                         raise _Missing(peers.missing_reason("bcftools"))
@@ -294,6 +299,7 @@ def run_benchmark(args: argparse.Namespace) -> Report:
                 else:
                     continue  # vcfanno: the known-variant step below
                 row.seconds, row.max_rss_mb = r.seconds, r.max_rss_mb
+                row.cpu_seconds = r.cpu_seconds
             except _Missing as exc:
                 row.error = str(exc)
             except RuntimeError as exc:
@@ -353,7 +359,8 @@ def _progress(row: Row) -> None:
         print(f"  {row.input:<12} {row.tool:<9} -- {row.error}", file=sys.stderr)
     else:
         print(
-            f"  {row.input:<12} {row.tool:<9} {row.seconds:8.2f} s  {row.max_rss_mb:8.1f} MB",
+            f"  {row.input:<12} {row.tool:<10} {row.seconds:8.2f} s wall  "
+            f"{row.cpu_seconds or 0:8.2f} s CPU  {row.max_rss_mb:8.1f} MB  (load {row.load:.1f})",
             file=sys.stderr,
         )
 
@@ -361,22 +368,23 @@ def _progress(row: Row) -> None:
 def table(report: Report) -> str:
     lines = []
     head = (
-        f"{'step':<15} {'input':<12} {'tool':<9} {'variants/s':>12} {'peak RSS MB':>12} "
-        f"{'speed/ours':>10} {'RSS/ours':>9}  note"
+        f"{'step':<15} {'input':<12} {'tool':<10} {'wall s':>8} {'CPU s':>8} {'variants/s':>12} "
+        f"{'peak RSS MB':>12} {'speed/ours':>10} {'RSS/ours':>9}  note"
     )
     lines += [head, "-" * len(head)]
     ours = {(r.step, r.input): r for r in report.rows if r.tool == "gas" and r.rate is not None}
     for r in report.rows:
         base = ours.get((r.step, r.input))
         if r.rate is None:
-            lines.append(f"{r.step:<15} {r.input:<12} {r.tool:<9} {'—':>12} {'—':>12} "
-                         f"{'':>10} {'':>9}  {r.error or r.note}")  # fmt: skip
+            lines.append(f"{r.step:<15} {r.input:<12} {r.tool:<10} {'—':>8} {'—':>8} {'—':>12} "
+                         f"{'—':>12} {'':>10} {'':>9}  {r.error or r.note}")  # fmt: skip
             continue
         speed = f"{r.rate / base.rate:.2f}" if base and base.rate else "—"
         rss = f"{r.max_rss_mb / base.max_rss_mb:.2f}" if base and base.max_rss_mb else "—"
+        cpu = f"{r.cpu_seconds:.2f}" if r.cpu_seconds is not None else "—"
         lines.append(
-            f"{r.step:<15} {r.input:<12} {r.tool:<9} {r.rate:>12,.0f} {r.max_rss_mb:>12.1f} "
-            f"{speed:>10} {rss:>9}  {r.note}"
+            f"{r.step:<15} {r.input:<12} {r.tool:<10} {r.seconds:>8.2f} {cpu:>8} {r.rate:>12,.0f} "
+            f"{r.max_rss_mb:>12.1f} {speed:>10} {rss:>9}  {r.note} (load {r.load:.1f})"
         )
     if report.setup:
         lines.append("")

@@ -196,6 +196,8 @@ class Run:
     max_rss_mb: float
     returncode: int
     stderr: str
+    #: user + system CPU seconds of it and its children (every worker process)
+    cpu_seconds: float | None = None
 
     def check(self) -> Run:
         if self.returncode != 0:
@@ -246,7 +248,8 @@ def run(
             out.close()  # type: ignore[union-attr]
         err_path.unlink(missing_ok=True)
         rss_path.unlink(missing_ok=True)
-    return Run(args, seconds, max_rss_mb, proc.returncode, stderr)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(args, seconds, max_rss_mb, proc.returncode, stderr, cpu)
 
 
 def bcftools_gff3(gff3: Path, out: Path) -> Path:
@@ -386,12 +389,14 @@ def build_bundle(
     return Path(lines[-1]), result
 
 
-def run_gas(vcf: Path, out_dir: Path, refdata: Path | None = None) -> tuple[Path, Run]:
+def run_gas(
+    vcf: Path, out_dir: Path, refdata: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[Path, Run]:
     """``gas annotate``; returns the annotated VCF."""
     argv: list[str] = [*gas_cli(), "annotate", str(vcf), "-o", str(out_dir)]
     if refdata is not None:
         argv += ["--refdata", str(refdata)]
-    result = run(argv).check()
+    result = run(argv, env=env).check()
     stem = vcf.name
     for suffix in (".gz", ".bgz"):
         stem = stem.removesuffix(suffix)

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from . import kernel
 from .errors import InvalidInputError
 from .output.report import RunInfo, count_log, summary
 from .output.results_store import FILE_SUFFIX as STORE_SUFFIX
 from .output.results_store import ResultsStoreWriter
 from .output.vcf_writer import engine_version
 from .pipeline.gene_level import GeneAnnotator
+from .pipeline.pool import fewer_collections
 from .pipeline.protocol import Annotator
 from .pipeline.stream import Stream
 from .reference.assemblies import GRCH38
@@ -186,6 +188,7 @@ def annotate_file(
             if results_store:
                 store = stack.enter_context(contextlib.closing(ResultsStoreWriter(temps["store"])))
                 run.rows_sink = store.add
+            stack.enter_context(fewer_collections())
             run.read(source, progress)
             assembly_report = run.assembly_report()
             finished_wall = datetime.now(UTC)
@@ -199,6 +202,7 @@ def annotate_file(
                     "name": "gas.annotation",
                     "version": engine_version(),
                     "level": run.level,
+                    "path": kernel.describe(),
                 },
                 assembly_declared=run.assembly_declared,
                 assembly_evidence=run.assembly_evidence,

@@ -33,8 +33,33 @@ def _container(settings: Settings | None = None):  # type: ignore[no-untyped-def
         raise click.ClickException(str(exc)) from None
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``gas --version``: the package's version and which path the annotation engine runs
+    (its compiled kernel or the Python reference; ``GAS_ENGINE_KERNEL``)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib import metadata
+
+    from gas.annotation.kernel import describe
+
+    try:
+        version = metadata.version("gas")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    click.echo(f"gas, version {version}")
+    click.echo(f"annotation engine: {describe()}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="gas")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version (and the annotation engine's path) and exit.",
+)
 def main() -> None:
     """GAS, the Genomics Annotation Service.
 
@@ -74,9 +99,7 @@ def serve(host: str, port: int) -> None:
         f"GAS is starting at http://{host}:{port}  (data in {settings.data_dir})",
         err=settings.log_format == "json",  # standard output: log lines only
     )
-    children = serve_children(
-        host, port, settings.annotator_processes, web=settings.web_processes
-    )
+    children = serve_children(host, port, settings.annotator_processes, web=settings.web_processes)
     grace = float(os.environ.get("GAS_SHUTDOWN_GRACE_SECONDS", "30"))
     max_delay = float(os.environ.get("GAS_RESTART_MAX_DELAY_SECONDS") or "60")
     supervisor = Supervisor(

@@ -207,6 +207,18 @@ def test_known_variants_match_on_normalized_alleles(handmade, tmp_path):
     assert tsv[1].split("\t")[-3:] == ["rs100", "Pathogenic", "0.01"]
     log = outputs.count_log.read_text()
     assert "Known: 2 (66.67%)" in log and "In CDS" in log
+    # the results store: the allele's matched ids and values, the record's ID with them
+    import pyarrow.parquet as pq
+
+    store = pq.read_table(outputs.results_store).to_pylist()
+    seen = {
+        (r["record"], r["id"], r["known_ids"], r["clinvar"], r["af"], r["known"]) for r in store
+    }
+    assert seen == {
+        (0, "rs100", "rs100", "Pathogenic", 0.01, True),
+        (1, "rs9;rs200", "rs200", "Benign%2C_other", 0.3, True),  # as the bundle keeps it
+        (2, None, None, None, None, False),
+    }
 
 
 def test_latin1_header_lines_are_read_with_a_warning(handmade, tmp_path):

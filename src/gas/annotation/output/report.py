@@ -247,7 +247,8 @@ def count_log(run: RunInfo) -> str:
         f"Reference: {run.reference_short}",
         f"Assembly: {assembly}; annotated with {run.assembly_used}",
         *([lifted_line] if lifted_line else []),
-        f"Engine: {run.engine['name']} {run.engine['version']} ({run.engine['level']})",
+        f"Engine: {run.engine['name']} {run.engine['version']} ({run.engine['level']} level; "
+        f"{run.engine.get('path', 'Python reference')})",
         f"Started: {run.started}  Finished: {run.finished}  Elapsed: {run.elapsed:.2f} s",
         f"Total: {c.records}",
         f"Alleles: {c.alleles}",

@@ -8,11 +8,16 @@ answers in tens of milliseconds without loading it. It is an output like the ann
 stored next to it, archived and restored with it.
 
 Rows are made from the very ANN entries written to the VCF, so the store and the VCF cannot
-disagree: per entry the annotators keep the entry's text, whether it is the allele's top
-entry and whether its rank is an exon's; per allele its number, class and known-variant
-values; per record its columns. Arrow splits and types the entries in C++ when a row group
-is written, which keeps the cost per row to a few list appends in Python (bench/
-store_overhead.py). Every record has at least one row (an allele
+disagree. What it costs is kept off the per-entry path (bench/store_overhead.py, README
+there): while a chunk is annotated, :class:`Rows` gets the record's list of ANN entries in
+one ``extend``, per allele its query number and row count (two appends), and the rows whose
+rank is an exon's; nothing else per record. When the chunk is done, :meth:`Rows.finish` builds
+three small Arrow tables from those lists and the chunk's columns (per record: line, CHROM,
+POS, ID, REF, FILTER, liftover, known; per allele: ALT, number, class, known-variant values;
+per row: entry, exon) — in the worker process, when there are several, so the parent gets
+Arrow buffers, not pickled Python objects. The writer's thread repeats record and allele
+values on their rows (``take``), marks each allele's first row ``top``, splits and types
+the entries in C++ and writes zstd Parquet. Every record has at least one row (an allele
 with no annotation — ALT ``.``/``*``, a record that was not lifted — gets a row without a
 consequence), so ``record`` maps rows to the annotated VCF's records. ``top`` marks the one
 row per allele that the browser shows first: the most severe, ties broken MANE Select →
@@ -22,10 +27,15 @@ canonical → coding (the order ANN entries are written in).
 from __future__ import annotations
 
 import os
-from collections import Counter
+import sys
+import threading
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
+
+from ..vcf.records import RSID_RE, has_rsid
 
 # Arrow reads this when it is first imported (lazily, below); see _use_system_allocator.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
@@ -76,7 +86,7 @@ COLUMNS: dict[str, str] = {
 FILE_SUFFIX = ".variants.parquet"
 
 
-def schema():  # type: ignore[no-untyped-def]
+def schema() -> Any:
     import pyarrow as pa
 
     types = {
@@ -105,45 +115,175 @@ RECORD_COLUMNS = (
 )
 #: the allele-level columns (one value per ALT allele, repeated on its rows)
 ALLELE_COLUMNS = ("alt", "allele", "variant_class", "known_ids", "clinvar", "af")
-#: what a row itself holds: its ANN entry, whether it is the allele's top entry, whether its
-#: ANN rank is an exon's (else an intron's)
-HIT_FIELDS = (("entry", "string"), ("top", "bool"), ("exon", "bool"))
+#: average length of the written record lines up to which the record columns are cut from
+#: them (rather than taken from the records' fields: samples would make them long)
+_WRITTEN_BYTES = 1024
 #: an entry for an allele without annotation: 16 empty ANN fields but the last (why)
 _NO_ANNOTATION = "|" * 15
 
 
 class Rows:
-    """Rows of one chunk as tuples: per row (HIT_FIELDS), per allele (ALLELE_COLUMNS) and its
-    number of rows, per record (RECORD_COLUMNS without ``record``) and its number of rows;
-    and the flags of the transcripts seen. Cheap to fill, to pickle from worker processes and
-    to turn into Arrow columns."""
+    """The rows of one chunk. While a chunk is annotated: per row its ANN entry (the text
+    written to the VCF, or an entry without consequence), the rows whose ANN rank is an
+    exon's, and per allele with rows its query in the chunk and number of rows (plus, rarely,
+    its ALT when the chunk has none for it and its known-variant values). :meth:`finish`
+    then turns them, with the chunk's own columns, into three small Arrow tables (per record,
+    per allele, per row): that is what worker processes send to the parent, and what the
+    writer expands into the store's columns."""
 
-    __slots__ = ("hits", "alleles", "allele_rows", "records", "record_rows", "tx_flags")
+    __slots__ = (
+        "entries",
+        "exon_rows",
+        "allele_q",
+        "allele_rows",
+        "alts",
+        "known",
+        "tx_flags",
+        "tables",
+        "n",
+    )
 
     def __init__(self) -> None:
-        self.hits: list[tuple[str, bool, bool]] = []
-        self.alleles: list[tuple[Any, ...]] = []
+        self.entries: list[str] = []
+        #: rows (positions in ``entries``) whose ANN rank is an exon's (else an intron's)
+        self.exon_rows: list[int] = []
+        self.allele_q: list[int] = []
         self.allele_rows: list[int] = []
-        self.records: list[tuple[Any, ...]] = []
-        self.record_rows: list[int] = []
+        #: allele position → its ALT, where ``chunk.q_allele`` has none (rows without annotation)
+        self.alts: dict[int, str] = {}
+        #: allele position → (known-variant ids, ClinVar significance, allele frequency)
+        self.known: dict[int, tuple[str | None, str | None, float | None]] = {}
         #: transcript id → (canonical, MANE Select, coding)
         self.tx_flags: dict[str, tuple[bool, bool, bool]] = {}
+        #: (per record, per allele, per row) Arrow tables, once finished
+        self.tables: tuple[Any, Any, Any] | None = None
+        self.n = 0
 
     def __len__(self) -> int:
-        return len(self.hits)
+        return self.n if self.tables is not None else len(self.entries)
 
-    def add_allele(self, first: int, values: tuple[Any, ...]) -> None:
-        """The allele-level columns of the rows added since row ``first``."""
-        self.alleles.append(values)
-        self.allele_rows.append(len(self.hits) - first)
+    def add_allele(
+        self, q: int, n: int, known_ids: str = "", values: dict[str, str] | None = None
+    ) -> None:
+        """Query ``q`` of the chunk (an ALT allele) has the last ``n`` rows' entries."""
+        if known_ids or values:
+            self.known[len(self.allele_q)] = (
+                known_ids or None,
+                values.get("ClinVar_CLNSIG") if values else None,
+                allele_frequency(values) if values else None,
+            )
+        self.allele_q.append(q)
+        self.allele_rows.append(n)
 
-    def extend(self, other: Rows) -> None:
-        self.hits.extend(other.hits)
-        self.alleles.extend(other.alleles)
-        self.allele_rows.extend(other.allele_rows)
-        self.records.extend(other.records)
-        self.record_rows.extend(other.record_rows)
-        self.tx_flags.update(other.tx_flags)
+    def finish(self, chunk: Any, level: str, written: list[str] | None = None) -> None:
+        """Make the Arrow tables from the rows and the annotated chunk (its records as
+        written: ID with the matched ids; ``written``: their lines, one per record, if at
+        hand); ``level`` picks how an ID says "known"."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = len(self.entries)
+        self.n = n
+        if not n:
+            self.tables = (None, None, None)
+            return
+        q = np.array(self.allele_q, dtype=np.int64)
+        first_q = np.array(chunk.first_q, dtype=np.int64)
+        rec_of = np.searchsorted(first_q, q, side="right") - 1
+        per_record = np.bincount(
+            rec_of, weights=np.array(self.allele_rows), minlength=len(chunk.records)
+        ).astype(np.int64)
+        has = np.flatnonzero(per_record)
+        records = chunk.records
+        lines = chunk.line_no
+        chroms = chunk.chroms  # CHROM as in the input, as the records are written
+        if len(has) != len(records):
+            records = [records[i] for i in has.tolist()]
+            lines = [lines[i] for i in has.tolist()]
+            chroms = [chroms[i] for i in has.tolist()]
+        string = pa.string()
+        with_ids = [a for a, v in self.known.items() if v[0]]
+        if (
+            written is not None
+            and len(written) == len(chunk.records)
+            and sum(map(len, written)) <= _WRITTEN_BYTES * len(written)
+        ):
+            # POS, ID (with matched ids), REF and FILTER as written: one string per record
+            # to hand to Arrow rather than four (each a cache miss by now)
+            if len(has) != len(written):
+                written = [written[i] for i in has.tolist()]
+            cut = pc.split_pattern(pa.array(written, string), "\t", max_splits=7)
+            pos, id_array, ref, filters = (pc.list_element(cut, k) for k in (1, 2, 3, 6))
+        else:
+            pos = pa.array(list(map(itemgetter(1), records)), string)
+            id_array = pa.array(list(map(itemgetter(2), records)), string)
+            ref = pa.array(list(map(itemgetter(3), records)), string)
+            filters = pa.array(list(map(itemgetter(6), records)), string)
+        rule = has_rsid if level == "gene" else _rsid_search
+        known = np.zeros(len(records), dtype=bool)
+        maybe = np.flatnonzero(pc.match_substring(id_array, "rs").to_numpy(zero_copy_only=False))
+        if len(maybe):
+            known[maybe] = [rule(i) for i in id_array.take(maybe).to_pylist()]
+        if with_ids:
+            # an allele's matched ids were added to the record's ID: the record is known
+            rec_known = np.zeros(len(chunk.records), dtype=bool)
+            rec_known[rec_of[with_ids]] = True
+            known |= rec_known[has]
+        grch38_chrom: Any = pa.nulls(len(records), string)
+        grch38_pos: Any = pa.nulls(len(records), pa.int64())
+        if chunk.lifts is not None:
+            lifts = chunk.lifts
+            where = [_grch38(lifts[i]) for i in has.tolist()]
+            grch38_chrom = pa.array([w[0] for w in where], string)
+            grch38_pos = pa.array([w[1] for w in where], pa.int64())
+        record: dict[str, Any] = {}
+        record["rows"] = per_record[has]
+        record["line"] = pa.array(lines, pa.int64())
+        record["chrom"] = pa.array(chroms, string)
+        record["pos"] = pos.cast(pa.int64())
+        record["id"] = _none_if_dot(id_array)
+        record["ref"] = ref
+        record["filter"] = _none_if_dot(filters)
+        record["grch38_chrom"] = grch38_chrom
+        record["grch38_pos"] = grch38_pos
+        record["known"] = known
+        record_table = pa.table(record)
+        q_allele = chunk.q_allele
+        alts = [q_allele[i] for i in self.allele_q]
+        for a, alt in self.alts.items():
+            alts[a] = alt
+        q_class = chunk.q_class
+        n_alleles = len(q)
+        allele: dict[str, Any] = {
+            "rows": np.array(self.allele_rows, dtype=np.int64),
+            "alt": pa.array(alts, string),
+            "allele": (q - first_q[rec_of] + 1).astype(np.int16),
+            "variant_class": pa.array([q_class[i] for i in self.allele_q], string),
+        }
+        if self.known:
+            values: list[tuple[str | None, str | None, float | None]]
+            values = [(None, None, None)] * n_alleles
+            for a, v in self.known.items():
+                values[a] = v
+            allele["known_ids"] = pa.array([v[0] for v in values], string)
+            allele["clinvar"] = pa.array([v[1] for v in values], string)
+            allele["af"] = pa.array([v[2] for v in values], pa.float64())
+        else:
+            allele["known_ids"] = pa.nulls(n_alleles, string)
+            allele["clinvar"] = pa.nulls(n_alleles, string)
+            allele["af"] = pa.nulls(n_alleles, pa.float64())
+        exon = np.zeros(n, dtype=bool)
+        if self.exon_rows:
+            exon[self.exon_rows] = True
+        row_table = pa.table({"entry": pa.array(self.entries, string), "exon": exon})
+        self.tables = (record_table, pa.table(allele), row_table)
+        self.entries = []
+        self.exon_rows = []
+        self.allele_q = []
+        self.allele_rows = []
+        self.alts = {}
+        self.known = {}
 
 
 class ResultsStoreWriter:
@@ -151,73 +291,93 @@ class ResultsStoreWriter:
 
     #: rows gathered before a row group is written (bigger groups compress and scan better)
     GROUP_ROWS = 16_384
+    #: row groups handed to the writing thread and not yet written, at most (one keeps up)
+    IN_FLIGHT = 1
 
     def __init__(self, path: Path):
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         _use_system_allocator()
         self.path = path
         self._schema = schema()
         self._writer = pq.ParquetWriter(
-            str(path), self._schema, compression="zstd", write_statistics=True
+            str(path),
+            self._schema,
+            compression="zstd",
+            write_statistics=True,
+            # numbers that are (nearly) all distinct: a dictionary only costs time and space
+            use_dictionary=[n for n, t in COLUMNS.items() if t not in ("int64", "float64")],
         )
-        self._pending = Rows()
+        self._pending: list[Rows] = []
+        self._pending_rows = 0
         self.rows = 0
         self.records = 0
-        types = {"string": pa.string(), "bool": pa.bool_()}
-        self._hit_struct = pa.struct([(n, types[t]) for n, t in HIT_FIELDS])
-        self._allele_struct = pa.struct([self._schema.field(n) for n in ALLELE_COLUMNS])
-        self._record_struct = pa.struct([self._schema.field(n) for n in RECORD_COLUMNS[1:]])
         self._tx_flags: dict[str, tuple[bool, bool, bool]] = {}
         #: per gene: alleles whose top row is HIGH or MODERATE
         self.high: Counter[str] = Counter()
         self.moderate: Counter[str] = Counter()
         # Row groups are converted and written by one background thread (Arrow's compute
-        # and Parquet writing release the GIL, so this overlaps with the annotation); at
-        # most one group waits while another is written, which bounds memory.
+        # and Parquet writing release the GIL, so this overlaps with the annotation). After
+        # each of its ~100 Arrow calls per group it must take the GIL back from the
+        # annotating thread, which gives it up only every sys.getswitchinterval() (5 ms):
+        # the writer would spend seconds waiting and the annotation would wait for it. So
+        # while a writer is open the interval is 0.5 ms (_fast_switching). At most
+        # IN_FLIGHT groups wait while another is written, which bounds memory.
+        _fast_switching(True)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="gas-results-store")
-        self._in_flight: Future[None] | None = None
+        self._in_flight: deque[Future[None]] = deque()
 
     def add(self, rows: Rows) -> None:
+        """A chunk's rows (finished: :meth:`Rows.finish`)."""
         if not len(rows):
             return
-        self._pending.extend(rows)
-        if len(self._pending) >= self.GROUP_ROWS:
+        self._pending.append(rows)
+        self._pending_rows += len(rows)
+        if self._pending_rows >= self.GROUP_ROWS:
             self._flush()
 
     def _flush(self) -> None:
         pending = self._pending
-        if not len(pending):
+        if not pending:
             return
-        self._pending = Rows()
-        if self._in_flight is not None:
-            self._in_flight.result()  # raises what writing the previous group raised
-        self._in_flight = self._thread.submit(self._write_group, pending)
+        self._pending = []
+        self._pending_rows = 0
+        while len(self._in_flight) >= self.IN_FLIGHT:
+            self._in_flight.popleft().result()  # raises what writing that group raised
+        self._in_flight.append(self._thread.submit(self._write_group, pending))
 
-    def _write_group(self, pending: Rows) -> None:
+    def _write_group(self, pending: list[Rows]) -> None:
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        n = len(pending)
-        self._tx_flags.update(pending.tx_flags)
+        for rows in pending:
+            self._tx_flags.update(rows.tx_flags)
+        tables = [r.tables for r in pending if r.tables is not None and r.n]
+        records, alleles, hits = (
+            pa.concat_tables([t[k] for t in tables]).combine_chunks() for k in range(3)
+        )
+        n = hits.num_rows
         columns: dict[str, Any] = {}
         # per record and per allele: one value each, repeated on their rows (``take``)
-        n_records = len(pending.records)
-        by_record = pa.array(np.repeat(np.arange(n_records), pending.record_rows))
+        n_records = records.num_rows
+        by_record = np.repeat(np.arange(n_records), records["rows"].to_numpy())
         columns["record"] = pa.array(
-            np.arange(self.records, self.records + n_records, dtype=np.int64)
-        ).take(by_record)
-        records = pa.array(pending.records, type=self._record_struct).flatten()
-        for name, values in zip(RECORD_COLUMNS[1:], records, strict=True):
-            columns[name] = values.take(by_record)
-        by_allele = pa.array(np.repeat(np.arange(len(pending.alleles)), pending.allele_rows))
-        alleles = pa.array(pending.alleles, type=self._allele_struct).flatten()
-        for name, values in zip(ALLELE_COLUMNS, alleles, strict=True):
-            columns[name] = values.take(by_allele)
+            np.arange(self.records, self.records + n_records, dtype=np.int64)[by_record]
+        )
+        by_record_pa = pa.array(by_record)
+        for name in RECORD_COLUMNS[1:]:
+            columns[name] = records[name].take(by_record_pa)
+        allele_rows = alleles["rows"].to_numpy()
+        by_allele = pa.array(np.repeat(np.arange(alleles.num_rows), allele_rows))
+        for name in ALLELE_COLUMNS:
+            columns[name] = alleles[name].take(by_allele)
+        # an allele's top row is its first: ANN entries are written most severe first
+        top = np.zeros(n, dtype=bool)
+        top[np.cumsum(allele_rows) - allele_rows] = True
+        entry = hits["entry"]
+        exon = hits["exon"]
         # per row: the ANN entry's 16 fields
-        entry, top, exon = pa.array(pending.hits, type=self._hit_struct).flatten()
         fields = pc.split_pattern(entry, "|")
         field = [pc.list_element(fields, i) if i not in (0, 11, 12) else None for i in range(16)]
         intergenic = pc.equal(field[5], "intergenic_region")
@@ -249,7 +409,7 @@ class ResultsStoreWriter:
             _none_if_empty(pc.if_else(intergenic, field[3], pa.scalar("", pa.string())))
         )
         columns["warnings"] = _none_if_empty(field[15])
-        columns["top"] = top
+        columns["top"] = pa.array(top)
         columns["search"] = pc.utf8_lower(
             pc.binary_join_element_wise(
                 columns["gene"],
@@ -277,11 +437,10 @@ class ResultsStoreWriter:
     def _count_genes(self, table: Any) -> None:
         import pyarrow.compute as pc
 
-        chosen = table.filter(
-            pc.and_(
-                table["top"], pc.is_in(table["impact"], value_set=_pa_strings(("HIGH", "MODERATE")))
-            )
+        mask = pc.and_(
+            table["top"], pc.is_in(table["impact"], value_set=_pa_strings(("HIGH", "MODERATE")))
         )
+        chosen = table.select(["gene", "impact"]).filter(mask)  # (not every column)
         for gene, impact in zip(
             chosen["gene"].to_pylist(), chosen["impact"].to_pylist(), strict=True
         ):
@@ -291,11 +450,12 @@ class ResultsStoreWriter:
     def close(self) -> None:
         try:
             self._flush()
-            if self._in_flight is not None:
-                self._in_flight.result()
+            while self._in_flight:
+                self._in_flight.popleft().result()
         finally:
             self._thread.shutdown(wait=True)
             self._writer.close()
+            _fast_switching(False)
 
     def top_genes(self, n: int = 20) -> list[dict[str, object]]:
         """The genes with the most HIGH, then MODERATE, alleles (their top rows)."""
@@ -305,6 +465,27 @@ class ResultsStoreWriter:
 
 
 _allocator_set = False
+_switching_lock = threading.Lock()
+_switching_users = 0
+_switch_interval = 0.005
+#: the GIL switch interval while a writer is open (see ResultsStoreWriter.__init__)
+FAST_SWITCH_INTERVAL = 0.0005
+
+
+def _fast_switching(on: bool) -> None:
+    """Shorten the interpreter's GIL switch interval while any writer is open (restored
+    when the last one closes)."""
+    global _switching_users, _switch_interval
+    with _switching_lock:
+        if on:
+            if _switching_users == 0:
+                _switch_interval = sys.getswitchinterval()
+                sys.setswitchinterval(min(_switch_interval, FAST_SWITCH_INTERVAL))
+            _switching_users += 1
+        else:
+            _switching_users -= 1
+            if _switching_users == 0:
+                sys.setswitchinterval(_switch_interval)
 
 
 def _use_system_allocator() -> None:
@@ -355,39 +536,6 @@ def _unescape(values: Any) -> Any:
     return values
 
 
-def record_rows(
-    rows: Rows,
-    first: int,
-    line_no: int,
-    parts: list[str],
-    lift: tuple[object, str] | None,
-    known: bool,
-) -> None:
-    """The record-level columns of the rows a record added since row ``first``."""
-    n = len(rows.hits) - first
-    if n <= 0:
-        return
-    grch38_chrom = grch38_pos = None
-    if lift is not None and lift[1].startswith("GAS_GRCh38="):
-        where = lift[1][len("GAS_GRCh38=") :]
-        name, _, at = where.rpartition(":")
-        grch38_chrom, grch38_pos = name, int(at)
-    rows.records.append(
-        (
-            line_no,
-            parts[0],
-            int(parts[1]),
-            None if parts[2] == "." else parts[2],
-            parts[3],
-            None if parts[6] == "." else parts[6],
-            grch38_chrom,
-            grch38_pos,
-            known,
-        )
-    )
-    rows.record_rows.append(n)
-
-
 def add_unannotated_rows(rows: Rows, chunk: Any, r: int, tag: str | None) -> None:
     """Rows for the alleles of record ``r`` of a chunk, which has no annotation (``tag``: the
     INFO item saying why, e.g. ``GAS_LIFTOVER=WARNING_NOT_LIFTED:…``)."""
@@ -396,10 +544,28 @@ def add_unannotated_rows(rows: Rows, chunk: Any, r: int, tag: str | None) -> Non
     alts = parts[4].split(",")
     entry = _NO_ANNOTATION + (tag.partition("=")[2] if tag else "")
     for k, q in enumerate(range(q0, q1)):
-        first = len(rows.hits)
-        rows.hits.append((entry, True, False))
-        alt = alts[k] if k < len(alts) else parts[4]
-        rows.add_allele(first, (alt, k + 1, chunk.q_class[q], None, None, None))
+        rows.entries.append(entry)
+        rows.alts[len(rows.allele_q)] = alts[k] if k < len(alts) else parts[4]
+        rows.add_allele(q, 1)
+
+
+def _grch38(lift: tuple[object, str] | None) -> tuple[str | None, int | None]:
+    """Where a lifted record was annotated (from its ``GAS_GRCh38=`` INFO item)."""
+    if lift is None or not lift[1].startswith("GAS_GRCh38="):
+        return None, None
+    name, _, at = lift[1][len("GAS_GRCh38=") :].rpartition(":")
+    return name, int(at)
+
+
+def _rsid_search(ident: str) -> bool:
+    return bool(RSID_RE.search(ident))
+
+
+def _none_if_dot(values: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.if_else(pc.equal(values, "."), pa.scalar(None, pa.string()), values)
 
 
 #: known-variant fields read as the allele frequency, in order of preference

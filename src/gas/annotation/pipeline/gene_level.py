@@ -18,11 +18,11 @@ from ..output.ann import (
     intergenic_prefix,
     intergenic_tail,
 )
-from ..output.results_store import add_unannotated_rows, record_rows
+from ..output.results_store import add_unannotated_rows
 from ..output.vcf_writer import OUR_INFO_HEADERS, OUR_INFO_KEYS, InfoKeys, annotated_info
 from ..reference.genes import ASSEMBLY, REFERENCE_NAME, REFERENCE_SHORT, GeneTable
 from ..reference.intervals import IntervalIndex
-from ..vcf.records import Chunk, has_rsid
+from ..vcf.records import Chunk
 from .protocol import ChunkOutput
 
 
@@ -136,7 +136,6 @@ class GeneAnnotator:
         for r, parts in enumerate(records):
             q0 = first_q[r]
             q1 = first_q[r + 1]
-            row0 = len(rows) if rows is not None else 0
             lift = lifts[r] if lifts is not None else None
             if lift is not None and lift[0] is not None:
                 parts[0], parts[1], parts[3], parts[4] = lift[0]  # the input's own position
@@ -163,12 +162,9 @@ class GeneAnnotator:
                             ann.append(prefix + tails[hits[0]])
                         else:
                             ann.extend([prefix + tails[g] for g in hits])
-                        if rows is not None:
-                            a0 = len(rows.hits)
-                            rows.hits.extend(
-                                [(prefix + tails[g], k == 0, False) for k, g in enumerate(hits)]
-                            )
-                            rows.add_allele(a0, (allele, q - q0 + 1, q_class[q], None, None, None))
+                        if rows is not None:  # its entries: the record's ``ann`` (below)
+                            rows.allele_q.append(q)
+                            rows.allele_rows.append(b1 - b0)
                     continue
                 lg = left_l[q]
                 rg = right_l[q]
@@ -199,9 +195,8 @@ class GeneAnnotator:
                     entry = prefix + intergenic_tail(names, ids, distance, error)
                     ann.append(entry)
                     if rows is not None:
-                        a0 = len(rows.hits)
-                        rows.hits.append((entry, True, False))
-                        rows.add_allele(a0, (allele, q - q0 + 1, q_class[q], None, None, None))
+                        rows.allele_q.append(q)
+                        rows.allele_rows.append(1)
             gene_names: list[str] = []
             if rec_genes:
                 genic += 1
@@ -214,10 +209,11 @@ class GeneAnnotator:
             if may_have_our_keys:
                 info = keys.cleaned(info, chunk.line_no[r], warnings)
             if rows is not None:
-                if len(rows) == row0:  # no annotated allele: still a row per allele
+                if ann:  # a row per ANN entry
+                    rows.entries += ann
+                else:  # no annotated allele: still a row per allele
                     unlifted = lift[1] if lift is not None and lift[0] is None else None
                     add_unannotated_rows(rows, chunk, r, unlifted)
-                record_rows(rows, row0, chunk.line_no[r], parts, lift, has_rsid(parts[2]))
             parts[7] = annotated_info(
                 info,
                 q_class[q0:q1],

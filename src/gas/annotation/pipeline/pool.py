@@ -8,13 +8,15 @@ is byte-for-byte that of one process.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .protocol import ChunkOutput
@@ -26,6 +28,31 @@ _WORK: Callable[[list[str], int], ChunkOutput] | None = None
 def _work(lines: list[str], first_no: int) -> ChunkOutput:
     assert _WORK is not None
     return _WORK(lines, first_no)
+
+
+#: allocations between two collections of the youngest generation (Python's default: 700)
+GC_THRESHOLD0 = 500_000
+
+
+@contextlib.contextmanager
+def fewer_collections() -> Iterator[None]:
+    """A run allocates millions of short-lived objects (effects, entries, rows) that form no
+    reference cycles; with Python's default thresholds the cyclic garbage collector runs
+    every 700 allocations and, at each older-generation pass, walks every live object again —
+    a fifth of a run's CPU time. For the run: objects that exist before it (modules, the
+    bundle's tables) are frozen out of the collector's walks and the youngest generation is
+    collected every 500,000 net allocations (more than a chunk keeps alive); both are undone
+    afterwards (a worker process of the service runs many jobs). Forked workers inherit the
+    settings. Output is unchanged; a run leaves a few dozen cyclic objects for the collector
+    (measured on 200,000 variants), so memory does not grow."""
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD0, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 def _die_with_parent(parent: int) -> None:

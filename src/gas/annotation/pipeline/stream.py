@@ -424,6 +424,8 @@ class Stream:
             if self.rows_sink is not None:
                 out.rows = Rows()
             annotator.annotate(chunk, out)
+            if out.rows is not None:  # Arrow tables: what a worker process sends back
+                out.rows.finish(chunk, annotator.level, out.vcf)
         return out
 
     def _deliver(self, out: ChunkOutput, annotator: Annotator | None = None) -> None:

@@ -16,21 +16,19 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernel
 from ..consequences import so
 from ..consequences.effect import Allele, TxEffect
 from ..consequences.normalize import normalize
-from ..consequences.transcript import transcript_effect
 from ..output.ann import (
     ANN_HEADER,
     ERROR_CHROMOSOME_NOT_FOUND,
     WARNING_REF,
     TxLabels,
-    effect_entry,
     escape,
 )
-from ..output.csq import CSQ_HEADER, csq_entry
-from ..output.results_store import add_unannotated_rows, record_rows
-from ..output.results_store import allele_frequency as _allele_frequency
+from ..output.csq import CSQ_HEADER
+from ..output.results_store import add_unannotated_rows
 from ..output.tsv import tsv_header, tsv_row
 from ..output.vcf_writer import (
     LIFT_INFO_KEYS,
@@ -149,6 +147,9 @@ class TranscriptAnnotator:
         #: transcripts whose flags the results store has been given
         self._store_tx: dict[int, None] = {}
         self.index: IntervalIndex = bundle.tx_index
+        #: the hot path: compiled kernel or Python reference (GAS_ENGINE_KERNEL, kernel.py)
+        self.path = kernel.select()
+        self._pair_hits = self.path.pair_hits if self.path.pair_hits is not None else pair_hits
         self.tx_order = self.index.order
         #: the run's counters (chunks' counters are merged into them)
         self.stats = TxStats()
@@ -182,7 +183,10 @@ class TranscriptAnnotator:
         if not chunk.records:
             return
         stats = out.stats = TxStats()
-        queries = self._alleles(chunk, out, stats)
+        if self.path.alleles is not None:
+            queries = self.path.alleles(self, chunk, out, stats, _Query, _ALLELE_HELPERS)
+        else:
+            queries = self._alleles(chunk, out, stats)
         self._overlaps(queries)
         if self.bundle.known is not None:
             self._known(queries, stats)
@@ -278,49 +282,7 @@ class TranscriptAnnotator:
             tx_hits = self.tx_order[ti].tolist()
         else:
             bounds, tx_hits, codes, qs, qe = [0], [], None, None, None
-        no_hits = []
-        models = self.models
-        upstream, downstream = so.BIT[so.UPSTREAM], so.BIT[so.DOWNSTREAM]
-        flanks = self._flank_effects
-        flank_get = flanks.get
-        for j, i in enumerate(idx):
-            query = queries[i]
-            allele = query.allele
-            assert allele is not None
-            a_start, a_end = allele.start, allele.end
-            hits = []
-            for t in tx_hits[bounds[j] : bounds[j + 1]]:
-                model = models.get(t)
-                if model is None:
-                    if len(models) >= MODEL_CACHE:
-                        models.clear()
-                        self.labels.clear()
-                    model = models[t] = TxModel(self.bundle, t)
-                # up- or downstream (most pairs are these, so decided here); such
-                # effects are never changed after this, so equal ones are shared
-                if a_end < model.start:
-                    key = (model.strand > 0, model.start - a_end)
-                    effect = flank_get(key)
-                    if effect is None:
-                        effect = flanks[key] = TxEffect(
-                            upstream if key[0] else downstream, distance=key[1]
-                        )
-                elif a_start > model.end:
-                    key = (model.strand < 0, a_start - model.end)
-                    effect = flank_get(key)
-                    if effect is None:
-                        effect = flanks[key] = TxEffect(
-                            upstream if key[0] else downstream, distance=key[1]
-                        )
-                else:
-                    effect = transcript_effect(model, allele)
-                hits.append(_Hit(effect, model))
-            if hits:
-                if len(hits) > 1:
-                    hits.sort(key=_hit_order)
-                query.hits = hits
-            else:
-                no_hits.append(j)
+        no_hits = self._pair_hits(self, queries, idx, bounds, tx_hits, _Hit, MODEL_CACHE)
         if no_hits:
             self._intergenic([queries[idx[j]] for j in no_hits])
         for q in queries:
@@ -420,6 +382,8 @@ class TranscriptAnnotator:
         lifts = chunk.lifts
         rows = out.rows
         seen_tx = self._store_tx
+        entry_of = self.path.effect_entry
+        csq_of = self.path.csq_entry
         for r, parts in enumerate(chunk.records):
             q0, q1 = first_q[r], first_q[r + 1]
             row0 = len(rows) if rows is not None else 0
@@ -448,17 +412,17 @@ class TranscriptAnnotator:
                 stats.by_impact[so.IMPACT[top_term]] += 1
                 best_rank = min(best_rank, top.rank)
                 flags = query.flags
-                allele_row0 = len(rows) if rows is not None else 0
                 for hit in hits:
                     tx = hit.tx
                     if tx is not None and so.most_severe(hit.effect.terms) not in flank_terms:
                         genes[gene_name(tx)] = None
-                    entry = effect_entry(
+                    entry = entry_of(
                         allele_esc, hit.effect, tx, flags, labels, hit.near, hit.near_ids
                     )
                     ann.append(entry)
                     if rows is not None:
-                        rows.hits.append((entry, hit is hits[0], hit.effect.exon > 0))
+                        if hit.effect.exon > 0:  # the entry's rank is an exon's
+                            rows.exon_rows.append(row0 + len(ann) - 1)
                         if tx is not None and tx.index not in seen_tx:
                             seen_tx[tx.index] = None
                             rows.tx_flags[tx.tx_id] = (
@@ -468,21 +432,10 @@ class TranscriptAnnotator:
                             )
                     if csq:
                         csq_entries.append(
-                            csq_entry(query.csq_allele, hit.effect, tx, existing, labels)
+                            csq_of(query.csq_allele, hit.effect, tx, existing, labels)
                         )
                 if rows is not None:
-                    values = query.known_values
-                    rows.add_allele(
-                        allele_row0,
-                        (
-                            allele_text,
-                            q - q0 + 1,
-                            chunk.q_class[q],
-                            existing or None,
-                            values.get("ClinVar_CLNSIG") if values else None,
-                            _allele_frequency(values) if values else None,
-                        ),
-                    )
+                    rows.add_allele(q, len(hits), existing, query.known_values)
                 if tsv:
                     chosen = hits if self.options.per_transcript else hits[:1]
                     known_row = [query.known_values.get(k, "") for k, _, _ in known_keys]
@@ -515,17 +468,11 @@ class TranscriptAnnotator:
             if may_have_our_keys:
                 info = keys.cleaned(info, chunk.line_no[r], warnings)
             if rows is not None:
-                if len(rows) == row0:  # no annotated allele: still a row per allele
+                if ann:  # a row per ANN entry
+                    rows.entries += ann
+                else:  # no annotated allele: still a row per allele
                     unlifted = lift[1] if lift is not None and lift[0] is None else None
                     add_unannotated_rows(rows, chunk, r, unlifted)
-                record_rows(
-                    rows,
-                    row0,
-                    chunk.line_no[r],
-                    parts,
-                    lift,
-                    bool(record_ids or RSID_RE.search(parts[2])),
-                )
             parts[7] = annotated_info(
                 info,
                 chunk.q_class[q0:q1],
@@ -539,6 +486,65 @@ class TranscriptAnnotator:
             )
             emit("\t".join(parts))
         out.tally.add_chunk(chunk, genic)
+
+
+def pair_hits(
+    annotator: TranscriptAnnotator,
+    queries: list[_Query],
+    idx: list[int],
+    bounds: list[int],
+    tx_hits: list[int],
+    hit_cls: type[_Hit],
+    model_cache: int,
+) -> list[int]:
+    """Every (allele, transcript) pair of a chunk: each query's hits, most severe first;
+    returns the positions in ``idx`` of the queries with no transcript. The reference of the
+    compiled ``consequences._kernel.pair_hits``."""
+    effect_of = annotator.path.transcript_effect
+    no_hits: list[int] = []
+    models = annotator.models
+    upstream, downstream = so.BIT[so.UPSTREAM], so.BIT[so.DOWNSTREAM]
+    flanks = annotator._flank_effects
+    flank_get = flanks.get
+    for j, i in enumerate(idx):
+        query = queries[i]
+        allele = query.allele
+        assert allele is not None
+        a_start, a_end = allele.start, allele.end
+        hits = []
+        for t in tx_hits[bounds[j] : bounds[j + 1]]:
+            model = models.get(t)
+            if model is None:
+                if len(models) >= model_cache:
+                    models.clear()
+                    annotator.labels.clear()
+                model = models[t] = TxModel(annotator.bundle, t)
+            # up- or downstream (most pairs are these, so decided here); such
+            # effects are never changed after this, so equal ones are shared
+            if a_end < model.start:
+                key = (model.strand > 0, model.start - a_end)
+                effect = flank_get(key)
+                if effect is None:
+                    effect = flanks[key] = TxEffect(
+                        upstream if key[0] else downstream, distance=key[1]
+                    )
+            elif a_start > model.end:
+                key = (model.strand < 0, a_start - model.end)
+                effect = flank_get(key)
+                if effect is None:
+                    effect = flanks[key] = TxEffect(
+                        upstream if key[0] else downstream, distance=key[1]
+                    )
+            else:
+                effect = effect_of(model, allele)
+            hits.append(hit_cls(effect, model))
+        if hits:
+            if len(hits) > 1:
+                hits.sort(key=_hit_order)
+            query.hits = hits
+        else:
+            no_hits.append(j)
+    return no_hits
 
 
 def _hit_order(hit: _Hit) -> tuple[int, tuple[int, int, int]]:
@@ -556,3 +562,7 @@ def _iupac_equal(genome: str, ref: str) -> bool:
     return all(
         g == r or g not in "ACGT" or r not in "ACGT" for g, r in zip(genome, ref, strict=True)
     )
+
+
+#: the pieces of :meth:`TranscriptAnnotator._alleles` the compiled kernel's version uses too
+_ALLELE_HELPERS = (_V3_DEL, _V3_INS, _iupac_equal, WARNING_REF, normalize, Allele, al)
