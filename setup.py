@@ -8,7 +8,22 @@ so once in the log; ``gas --version`` names the path in use).
 
 from __future__ import annotations
 
+import os
+
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class BuildExt(build_ext):
+    """Built in place, a module replaces the old one as a new file (unlink, then copy) and
+    never rewrites it: an engine that has the old one loaded (``gas serve`` running during
+    ``make setup``) keeps its pages intact instead of crashing on a truncated file."""
+
+    def copy_file(self, infile, outfile, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.inplace and str(outfile).endswith(".so") and os.path.lexists(outfile):
+            os.unlink(outfile)
+        return super().copy_file(infile, outfile, *args, **kwargs)
+
 
 KERNEL = {
     "gas.annotation.consequences._kernel": "src/gas/annotation/consequences/_kernel.pyx",
@@ -29,4 +44,4 @@ else:
         quiet=True,
     )
 
-setup(ext_modules=ext_modules)
+setup(ext_modules=ext_modules, cmdclass={"build_ext": BuildExt})

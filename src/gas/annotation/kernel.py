@@ -52,6 +52,8 @@ class HotPath:
     pair_hits: Callable[..., list[int]] | None = None
     #: a chunk's alleles checked and normalized (None: TranscriptAnnotator._alleles)
     alleles: Callable[..., list[Any]] | None = None
+    #: the ANN entries of one allele (None: pipeline.transcript_level.allele_entries)
+    allele_entries: Callable[..., list[str]] | None = None
 
     @property
     def description(self) -> str:
@@ -91,7 +93,7 @@ def _compiled() -> HotPath:
     _format = importlib.import_module(f"{__package__}.output._format")
     for module in (_kernel, _format):
         if why := stale(module):
-            raise ImportError(f"the compiled kernel is out of date: {why}")
+            raise ImportError(f"it is out of date: {why}")
 
     return HotPath(
         True,
@@ -102,6 +104,7 @@ def _compiled() -> HotPath:
         _format.csq_entry,
         _kernel.pair_hits,
         _kernel.alleles,
+        _format.allele_entries,
     )
 
 

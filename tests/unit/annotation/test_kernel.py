@@ -71,7 +71,7 @@ def test_off_runs_the_python_path(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not path.compiled
     assert path.transcript_effect is py_effect
     assert path.effect_entry is py_entry
-    assert path.pair_hits is None and path.alleles is None
+    assert path.pair_hits is None and path.alleles is None and path.allele_entries is None
     assert kernel.describe() == f"Python reference ({kernel.ENV}=off)"
 
 

@@ -216,7 +216,7 @@ def test_known_variants_match_on_normalized_alleles(handmade, tmp_path):
     }
     assert seen == {
         (0, "rs100", "rs100", "Pathogenic", 0.01, True),
-        (1, "rs9;rs200", "rs200", "Benign%2C_other", 0.3, True),  # as the bundle keeps it
+        (1, "rs9;rs200", "rs200", "Benign,_other", 0.3, True),  # VCF's %2C decoded
         (2, None, None, None, None, False),
     }
 

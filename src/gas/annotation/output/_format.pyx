@@ -152,3 +152,34 @@ def csq_entry(str allele, object e, object tx, str existing, object labels):
         f"{_span(e.aa_start, e.aa_end)}|{e.amino_acids}|"
         f"{e.codons}|{existing}|{distance}|{tx.strand}|{flagtext}|{canonical}"
     )
+
+
+cdef long _UP_RANK = so.RANK[so.UPSTREAM]
+cdef long _DOWN_RANK = so.RANK[so.DOWNSTREAM]
+
+
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long)
+
+
+def allele_entries(str allele_esc, list hits, list flags, object labels, dict genes,
+                   object entry_of):
+    """The ANN entries of one allele's hits, and its genes into ``genes`` (see
+    ``pipeline.transcript_level.allele_entries``, the reference)."""
+    cdef list entries = []
+    cdef dict names = labels._gene_names
+    cdef unsigned long long terms
+    cdef long rank
+    for hit in hits:
+        tx = hit.tx
+        effect = hit.effect
+        if tx is not None:
+            terms = effect.terms
+            rank = __builtin_ctzll(terms) if terms else -1
+            if rank != _UP_RANK and rank != _DOWN_RANK:
+                name = names.get(tx.gene)
+                if name is None:
+                    name = labels.gene_name(tx)
+                genes[name] = None
+        entries.append(entry_of(allele_esc, effect, tx, flags, labels, hit.near, hit.near_ids))
+    return entries

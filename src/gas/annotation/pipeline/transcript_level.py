@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -375,15 +376,14 @@ class TranscriptAnnotator:
         tsv_rows = out.tsv
         known_keys = self.known_keys
         genic = 0
-        flank_terms = (so.UPSTREAM, so.DOWNSTREAM)
         labels = self.labels
-        gene_name = labels.gene_name
         bundle = self.bundle
         lifts = chunk.lifts
         rows = out.rows
         seen_tx = self._store_tx
         entry_of = self.path.effect_entry
         csq_of = self.path.csq_entry
+        entries_of = self.path.allele_entries or allele_entries
         for r, parts in enumerate(chunk.records):
             q0, q1 = first_q[r], first_q[r + 1]
             row0 = len(rows) if rows is not None else 0
@@ -411,18 +411,13 @@ class TranscriptAnnotator:
                 stats.by_consequence[top_term] += 1
                 stats.by_impact[so.IMPACT[top_term]] += 1
                 best_rank = min(best_rank, top.rank)
-                flags = query.flags
-                for hit in hits:
+                base = len(ann)
+                ann += entries_of(allele_esc, hits, query.flags, labels, genes, entry_of)
+                for i, hit in enumerate(hits) if rows is not None or csq else ():
                     tx = hit.tx
-                    if tx is not None and so.most_severe(hit.effect.terms) not in flank_terms:
-                        genes[gene_name(tx)] = None
-                    entry = entry_of(
-                        allele_esc, hit.effect, tx, flags, labels, hit.near, hit.near_ids
-                    )
-                    ann.append(entry)
                     if rows is not None:
                         if hit.effect.exon > 0:  # the entry's rank is an exon's
-                            rows.exon_rows.append(row0 + len(ann) - 1)
+                            rows.exon_rows.append(row0 + base + i)
                         if tx is not None and tx.index not in seen_tx:
                             seen_tx[tx.index] = None
                             rows.tx_flags[tx.tx_id] = (
@@ -486,6 +481,26 @@ class TranscriptAnnotator:
             )
             emit("\t".join(parts))
         out.tally.add_chunk(chunk, genic)
+
+
+def allele_entries(
+    allele_esc: str,
+    hits: list[_Hit],
+    flags: list[str],
+    labels: TxLabels,
+    genes: dict[str, None],
+    entry_of: Callable[..., str],
+) -> list[str]:
+    """The ANN entries of one allele's hits; the genes it lies in (not only near) are added to
+    ``genes``. The reference of the compiled ``output._format.allele_entries``."""
+    flank_terms = (so.UPSTREAM, so.DOWNSTREAM)
+    entries = []
+    for hit in hits:
+        tx = hit.tx
+        if tx is not None and so.most_severe(hit.effect.terms) not in flank_terms:
+            genes[labels.gene_name(tx)] = None
+        entries.append(entry_of(allele_esc, hit.effect, tx, flags, labels, hit.near, hit.near_ids))
+    return entries
 
 
 def pair_hits(
