@@ -197,6 +197,8 @@ class Server:
 
 def server_env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAS_")}
+    # as the README advises an operator: one web process per core, unless the caller says
+    env["GAS_WEB_PROCESSES"] = str(os.cpu_count() or 1)
     env.update({k: os.environ[k] for k in PASSED_THROUGH if os.environ.get(k)})
     env.update(LOADTEST_SETTINGS)
     env.update(
@@ -339,7 +341,8 @@ def report(result: dict[str, Any], info: dict[str, Any]) -> str:
     warmup = result["warmup"]
     out = [
         "",
-        f"GAS load test — {info['database']}, {info['machine']}",
+        f"GAS load test — {info['database']}, {info['machine']}, "
+        f"{info['web_processes']} web process(es) (GAS_WEB_PROCESSES)",
         f"  server {result['host']}; load average before {info['load_before']}, "
         f"after {info['load_after']}; load generator CPU peak "
         f"{result['generator_cpu_peak_percent']:.0f} %",
@@ -434,7 +437,11 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = workdir / "var"
     port = free_port()
     server = Server(data_dir, server_env(data_dir, port), workdir / "serve.log", port)
-    info = {"database": database_kind(server.env), "machine": machine()}
+    info = {
+        "database": database_kind(server.env),
+        "machine": machine(),
+        "web_processes": server.env["GAS_WEB_PROCESSES"],
+    }
     failures: list[str] = []
     result: dict[str, Any] | None = None
     try:
