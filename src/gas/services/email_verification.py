@@ -87,15 +87,7 @@ def confirm(uow: UnitOfWork, clock: Clock, *, secret: str, token: str, max_age: 
         other = uow.users.get_by_email(new_email)
         if other is not None:
             raise Conflict(f"Another account already uses {new_email}: the address is unchanged.")
-        old_email = user.email
-        user.email = new_email
-        user.email_verified_at = now
-        user.updated_at = now
-        uow.users.save(user)
-        account_notices.announce(
-            uow, user.id, account_notices.EMAIL_CHANGED, now, address=old_email
-        )
-        uow.commit()
+        _switch_email(uow, user, new_email, now)
     return user
 
 
@@ -155,18 +147,22 @@ def adopt_provider_email(uow: UnitOfWork, clock: Clock, user_id: str, email: str
             return False
         if uow.users.get_by_email(email) is not None:
             return False  # another account's: this one keeps its address
-        old_email = user.email
-        user.email = email
-        user.email_verified_at = now
-        user.updated_at = now
-        uow.users.save(user)
-        account_notices.announce(
-            uow, user.id, account_notices.EMAIL_CHANGED, now, address=old_email
-        )
-        uow.commit()
+        _switch_email(uow, user, email, now)
     return True
 
 
 def with_address(user: User, address: str | None) -> User:
     """``user`` as the recipient at ``address`` (another address than the account's)."""
     return dataclasses.replace(user, email=address) if address else user
+
+
+def _switch_email(uow: UnitOfWork, user: User, email: str, now: Any) -> None:
+    """The account's address becomes ``email`` (verified now), the old address is told, and
+    the change is committed."""
+    old_email = user.email
+    user.email = email
+    user.email_verified_at = now
+    user.updated_at = now
+    uow.users.save(user)
+    account_notices.announce(uow, user.id, account_notices.EMAIL_CHANGED, now, address=old_email)
+    uow.commit()

@@ -168,6 +168,16 @@ class Rows:
     def __len__(self) -> int:
         return self.n if self.tables is not None else len(self.entries)
 
+    def add_record(self, ann: list[str], chunk: Any, r: int, lift: Any) -> None:
+        """The rows of record ``r`` of a chunk: one per ANN entry, or, with no annotated
+        allele, one per allele without annotation (``lift``: the record's liftover result,
+        whose tag says why when it did not lift)."""
+        if ann:
+            self.entries += ann
+        else:
+            unlifted = lift[1] if lift is not None and lift[0] is None else None
+            add_unannotated_rows(self, chunk, r, unlifted)
+
     def add_allele(
         self, q: int, n: int, known_ids: str = "", values: dict[str, str] | None = None
     ) -> None:

@@ -18,7 +18,6 @@ from ..output.ann import (
     intergenic_prefix,
     intergenic_tail,
 )
-from ..output.results_store import add_unannotated_rows
 from ..output.vcf_writer import OUR_INFO_HEADERS, OUR_INFO_KEYS, InfoKeys, annotated_info
 from ..reference.genes import ASSEMBLY, REFERENCE_NAME, REFERENCE_SHORT, GeneTable
 from ..reference.intervals import IntervalIndex
@@ -209,11 +208,7 @@ class GeneAnnotator:
             if may_have_our_keys:
                 info = keys.cleaned(info, chunk.line_no[r], warnings)
             if rows is not None:
-                if ann:  # a row per ANN entry
-                    rows.entries += ann
-                else:  # no annotated allele: still a row per allele
-                    unlifted = lift[1] if lift is not None and lift[0] is None else None
-                    add_unannotated_rows(rows, chunk, r, unlifted)
+                rows.add_record(ann, chunk, r, lift)
             parts[7] = annotated_info(
                 info,
                 q_class[q0:q1],

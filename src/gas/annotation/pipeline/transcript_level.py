@@ -29,7 +29,6 @@ from ..output.ann import (
     escape,
 )
 from ..output.csq import CSQ_HEADER
-from ..output.results_store import add_unannotated_rows
 from ..output.tsv import tsv_header, tsv_row
 from ..output.vcf_writer import (
     LIFT_INFO_KEYS,
@@ -463,11 +462,7 @@ class TranscriptAnnotator:
             if may_have_our_keys:
                 info = keys.cleaned(info, chunk.line_no[r], warnings)
             if rows is not None:
-                if ann:  # a row per ANN entry
-                    rows.entries += ann
-                else:  # no annotated allele: still a row per allele
-                    unlifted = lift[1] if lift is not None and lift[0] is None else None
-                    add_unannotated_rows(rows, chunk, r, unlifted)
+                rows.add_record(ann, chunk, r, lift)
             parts[7] = annotated_info(
                 info,
                 chunk.q_class[q0:q1],
