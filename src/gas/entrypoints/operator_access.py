@@ -3,10 +3,13 @@ details of ``/healthz``).
 
 With a token configured, whoever sends it as ``Authorization: Bearer <token>`` — from
 anywhere, and nobody else (loopback alone is then never enough). Without one, a client on a
-loopback address whose request no proxy relayed. A reverse proxy on the same machine connects
-from loopback too: behind one, ``gas web`` must be told to trust it (``GAS_WEB_TRUSTED_PROXY``)
-so that a client is seen by its own address; waitress drops the ``X-Forwarded-*`` headers of a
-proxy it does not trust, so ``relayed`` only catches what gets through.
+loopback address whose request no proxy relayed — and, on the web server, only while the
+service is not published (``GAS_BASE_URL`` on a loopback address): a reverse proxy on the same
+machine connects from loopback too, and waitress drops the ``X-Forwarded-*`` headers of a
+proxy it was not told to trust, so once GAS is published its web server can no longer tell the
+operator on the machine from a visitor relayed by a local proxy: it asks for the token.
+(``gas worker``'s own metrics listener, ``GAS_METRICS_LISTEN``, is a port no proxy forwards:
+loopback is enough there.)
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ def access(
     token: str | None,
     *,
     relayed: bool = False,
+    published: bool = False,
 ) -> int:
     """200 when the request is the operator's; else 401 (a token is configured and was not
-    given, or was wrong) or 403 (no token configured, and the peer is not a loopback address or
-    the request was ``relayed`` by a proxy). (Waitress drops the X-Forwarded-* headers of a
-    proxy it was not told to trust, so ``relayed`` only catches what gets through.)"""
+    given, or was wrong) or 403 (no token configured, and the service is ``published``, or the
+    peer is not a loopback address, or the request was ``relayed`` by a proxy). (Waitress
+    drops the X-Forwarded-* headers of a proxy it was not told to trust, so ``relayed`` only
+    catches what gets through: hence ``published``.)"""
     if token:
         scheme, _, given = (authorization or "").strip().partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(
@@ -48,4 +53,14 @@ def access(
         ):
             return 200
         return 401
+    if published:
+        return 403
     return 200 if is_loopback(remote_addr) and not relayed else 403
+
+
+def published(base_url: str) -> bool:
+    """Whether the service's public address (``GAS_BASE_URL``) is anything but loopback."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(base_url).hostname or ""
+    return host != "localhost" and not is_loopback(host)

@@ -95,7 +95,8 @@ def test_with_a_token_the_operator_is_who_sends_it(client, supervised) -> None:
 class TestWithoutAToken:
     @pytest.fixture
     def settings_env(self, settings_env: dict[str, str]) -> dict[str, str]:
-        return settings_env | {"GAS_HEALTHZ_TOKEN": ""}
+        # not published: the base URL on loopback (a published GAS wants the token: below)
+        return settings_env | {"GAS_HEALTHZ_TOKEN": "", "GAS_BASE_URL": "http://127.0.0.1:8000"}
 
     def test_the_operator_is_a_loopback_client(self, client, supervised) -> None:
         assert details_shown(client.get("/healthz"))  # the test client is 127.0.0.1
@@ -104,6 +105,17 @@ class TestWithoutAToken:
         assert not details_shown(from_afar(client, Authorization=f"Bearer {TOKEN}"))
         relayed = client.get("/healthz", headers={"X-Real-IP": "203.0.113.50"})
         assert not details_shown(relayed)
+
+
+class TestPublishedWithoutAToken:
+    @pytest.fixture
+    def settings_env(self, settings_env: dict[str, str]) -> dict[str, str]:
+        return settings_env | {"GAS_HEALTHZ_TOKEN": ""}  # GAS_BASE_URL http://gas.test
+
+    def test_loopback_is_not_enough(self, client, supervised) -> None:
+        """Published, a proxy on the machine makes every visitor a loopback client."""
+        assert not details_shown(client.get("/healthz"))
+        assert client.get("/healthz").get_json()["roles"]
 
 
 def test_without_a_supervisor_it_is_only_ok(client) -> None:

@@ -27,6 +27,13 @@ from tests.integration.web.conftest import submit, user_id
 TOKEN = "gas_" + "B" * 43
 
 
+@pytest.fixture
+def settings_env(settings_env: dict[str, str]) -> dict[str, str]:
+    """A service not published (its base URL on loopback): the operator on the machine reads
+    the metrics without a token. (Published, a token is needed: test_published_service_…)"""
+    return {**settings_env, "GAS_BASE_URL": "http://127.0.0.1:8000"}
+
+
 @pytest.fixture(autouse=True)
 def no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every scrape reads the database afresh (the apps below are made after this)."""
@@ -227,3 +234,18 @@ def test_queue_stats_gives_the_backlog_per_worker(settings_env, container) -> No
     assert json.loads(result.output)["backlog"]["annotator"]["workers"] == 1
     bad = runner.invoke(main, ["queue", "stats", "--workers", "annotator"], env=settings_env)
     assert bad.exit_code != 0 and "KIND=N" in bad.output
+
+
+def test_published_service_wants_the_token_even_from_loopback(
+    settings_env: dict[str, str],
+) -> None:
+    """Behind a proxy on the same machine every visitor comes from loopback, and waitress
+    drops the forwarding headers of a proxy it does not trust: once GAS_BASE_URL is public,
+    loopback alone no longer opens /metrics (nor /healthz's details: test_healthz)."""
+    from gas.config import Settings
+    from gas.entrypoints.web import create_app
+
+    env = {**settings_env, "GAS_BASE_URL": "https://gas.example.org"}
+    app = create_app(settings=Settings.from_env(env))
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 403

@@ -91,7 +91,7 @@ def create_app(container: Container | None = None, *, settings: Settings | None 
         from gas.entrypoints.supervisor import supervised_status
         from gas.entrypoints.web import health
 
-        details = health.may_see_details(request, c.settings.healthz_token)
+        details = health.may_see_details(request, c.settings.healthz_token, c.settings.base_url)
         return health.document(supervised_status(c.settings.data_dir), details=details)
 
     @app.after_request

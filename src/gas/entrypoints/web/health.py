@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Request
 
-from gas.entrypoints.operator_access import PROXY_HEADERS, access
+from gas.entrypoints.operator_access import PROXY_HEADERS, access, published
 
 # the supervisor's states (gas.entrypoints.supervisor.Child.state) as the public sees them
 PUBLIC_STATUS = {
@@ -28,11 +28,17 @@ PUBLIC_STATUS = {
 }
 
 
-def may_see_details(request: Request, token: str | None) -> bool:
+def may_see_details(request: Request, token: str | None, base_url: str) -> bool:
     """The operator (gas.entrypoints.operator_access), with ``GAS_HEALTHZ_TOKEN`` as the token."""
     relayed = any(request.headers.get(name) for name in PROXY_HEADERS)
     return (
-        access(request.remote_addr, request.headers.get("Authorization"), token, relayed=relayed)
+        access(
+            request.remote_addr,
+            request.headers.get("Authorization"),
+            token,
+            relayed=relayed,
+            published=published(base_url),
+        )
         == 200
     )
 

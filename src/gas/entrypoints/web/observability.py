@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
-from gas.entrypoints import logs, metrics
+from gas.entrypoints import logs, metrics, operator_access
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -48,6 +48,7 @@ def register(app: Flask, container: Any) -> None:
     logs.add_context_provider(_request_log_context)
     registry = metrics.scrape_registry(metrics.state_collector(container))
     token = container.settings.metrics_token
+    base_url = container.settings.base_url
 
     @app.before_request
     def start_request() -> None:
@@ -82,6 +83,8 @@ def register(app: Flask, container: Any) -> None:
             except ValueError:  # set in another context (not in practice)
                 logs.set_context("request_id", None)
 
+    published_service = operator_access.published(base_url)
+
     @app.get("/metrics")
     def prometheus_metrics() -> Any:
         status = metrics.access(
@@ -89,6 +92,7 @@ def register(app: Flask, container: Any) -> None:
             request.headers.get("Authorization"),
             token,
             relayed=any(request.headers.get(name) for name in metrics.PROXY_HEADERS),
+            published=published_service,
         )
         if status != 200:
             headers = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
