@@ -102,7 +102,8 @@ RATE_LIMIT_DEFAULTS: dict[str, tuple[int, int]] = {
     "password_reset": (5, 3600),  # password-reset requests from one client address
     "tokens": (20, 3600),  # API tokens created by one user
     "uploads": (120, 3600),  # jobs submitted by one user (uploads and re-runs)
-    "oidc": (60, 900),  # GET /login/oidc and its callback from one client address
+    "oidc": (300, 900),  # GET /login/oidc and its callback from one client address (a campus
+    # behind one NAT signs in through it: 150 log-ins per 15 minutes)
 }
 
 
@@ -188,9 +189,17 @@ def resolve_references(env: Mapping[str, str]) -> dict[str, str]:
         if env.get(target):
             raise ConfigError(f"set {target} or {name}, not both")
         try:
-            text = Path(path).expanduser().read_text(encoding="utf-8")
+            file = Path(path).expanduser()
+            text = file.read_text(encoding="utf-8")
+            mode = file.stat().st_mode
         except OSError as exc:
             raise ConfigError(f"{name}={path!r}: cannot read it ({exc.strerror})") from None
+        if mode & 0o077:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "%s=%s can be read by other users (mode %o): make it 0600", name, path, mode & 0o777
+            )
         out[target] = text.removesuffix("\n").removesuffix("\r")
     for name, value in list(out.items()):
         if name.startswith("GAS_") and value.startswith(SECRETS_MANAGER):

@@ -59,3 +59,21 @@ def test_other_variables_are_left_alone() -> None:
 def test_an_empty_secretsmanager_reference_is_an_error() -> None:
     with pytest.raises(ConfigError, match="GAS_SECRET_KEY: expected secretsmanager:SECRET_ID"):
         resolve_references({"GAS_SECRET_KEY": "secretsmanager:"})
+
+
+def test_a_secret_file_others_can_read_is_warned_about(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from gas.config import Settings
+
+    secret = tmp_path / "key"
+    secret.write_text("s3cret-value\n")
+    secret.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="gas.config"):
+        Settings.from_env({"GAS_DATA_DIR": str(tmp_path), "GAS_SECRET_KEY_FILE": str(secret)})
+    assert "can be read by other users" in caplog.text and "s3cret-value" not in caplog.text
+    caplog.clear()
+    secret.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="gas.config"):
+        Settings.from_env({"GAS_DATA_DIR": str(tmp_path), "GAS_SECRET_KEY_FILE": str(secret)})
+    assert "can be read by other users" not in caplog.text

@@ -362,4 +362,7 @@ def _scale_in_protection(c: Container) -> ScaleInProtection | None:
     from gas.adapters.autoscaling import scale_in_protection
 
     protection: ScaleInProtection = scale_in_protection(c.settings)
+    # A worker killed mid-job (out of memory, SIGKILL) never cleared its protection: start
+    # unprotected, or an idle instance would stay protected from every scale-in.
+    protection.set_protected(False)
     return protection

@@ -473,9 +473,11 @@ class ResultsStoreWriter:
             while self._in_flight:
                 self._in_flight.popleft().result()
         finally:
-            self._thread.shutdown(wait=True)
-            self._writer.close()
-            _fast_switching(False)
+            try:
+                self._thread.shutdown(wait=True)
+                self._writer.close()
+            finally:
+                _fast_switching(False)  # whatever closing raised
 
     def top_genes(self, n: int = 20) -> list[dict[str, object]]:
         """The genes with the most HIGH, then MODERATE, alleles (their top rows)."""
