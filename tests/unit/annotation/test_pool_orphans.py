@@ -63,3 +63,27 @@ def test_chunk_workers_die_with_a_killed_parent() -> None:
         for pid in workers if "workers" in locals() else []:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_that_dies_mid_chunk_fails_the_run_instead_of_hanging() -> None:
+    """multiprocessing.Pool replaces a dead worker and the chunk it held never completes:
+    the pool must notice and raise, within a few seconds, rather than wait for ever."""
+    from gas.annotation.pipeline.pool import ChunkPool
+
+    def work(lines: list[str], first_no: int) -> object:
+        if first_no == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return first_no
+
+    got: list[object] = []
+    pool = ChunkPool(2, work, got.append)  # type: ignore[arg-type]
+    started = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError, match=r"worker process died .*exit code -9"):
+            for n in range(6):
+                pool.submit(["x"], n)
+            pool.flush()
+    finally:
+        pool.close()
+    assert time.monotonic() - started < 15
+    assert got == [0, 1, 2]  # what was done before the death was delivered, in order

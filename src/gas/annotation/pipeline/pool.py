@@ -85,6 +85,7 @@ class ChunkPool:
         self._pool: Any = None
         self._failed = False
         self._pending: deque[Any] = deque()
+        self._workers: list[Any] = []
 
     def submit(self, lines: list[str], first_no: int) -> None:
         if self._pool is None and not self._failed:
@@ -94,12 +95,34 @@ class ChunkPool:
             return
         self._pending.append(self._pool.apply_async(_work, (lines, first_no)))
         while len(self._pending) > 2 * self.workers:
-            self._deliver(self._pending.popleft().get())
+            self._deliver(self._result(self._pending.popleft()))
 
     def flush(self) -> None:
         """Wait for every chunk handed out and deliver it."""
         while self._pending:
-            self._deliver(self._pending.popleft().get())
+            self._deliver(self._result(self._pending.popleft()))
+
+    #: how often a wait for a chunk checks that the workers are alive (seconds)
+    POLL_SECONDS = 1.0
+
+    def _result(self, pending: Any) -> ChunkOutput:
+        """A chunk's output. ``multiprocessing.Pool`` quietly replaces a worker that dies (out
+        of memory, a signal) and the chunk it held never completes: rather than wait for ever
+        (while the annotator's heartbeat keeps the job's lease), the run fails when one of
+        the workers it started is gone."""
+        while not pending.ready():
+            pending.wait(self.POLL_SECONDS)
+            if pending.ready():
+                break
+            dead = [p for p in self._workers if not p.is_alive()]
+            if dead:
+                codes = ", ".join(str(p.exitcode) for p in dead)
+                raise RuntimeError(
+                    f"an annotation worker process died while annotating (exit code {codes}); "
+                    "the run was stopped"
+                )
+        output: ChunkOutput = pending.get()
+        return output
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -120,5 +143,8 @@ class ChunkPool:
             self._pool = context.Pool(
                 self.workers, initializer=_die_with_parent, initargs=(os.getpid(),)
             )
+            # the processes it started (Pool keeps them in ``_pool``; it replaces, never
+            # reuses, one that died): watched by _result
+            self._workers = list(self._pool._pool)
         finally:
             _WORK = None
