@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from gas.domain.errors import Conflict, InvalidInput, NotFound
 from gas.domain.users import User, normalize_email
 from gas.ports import Clock, PasswordHasher, UnitOfWork
-from gas.services import account_notices
+from gas.services import account_notices, password_reset
 
 SALT = "gas-email-verification"
 VERIFY, CHANGE = "verify", "change"
@@ -157,12 +157,14 @@ def with_address(user: User, address: str | None) -> User:
 
 
 def _switch_email(uow: UnitOfWork, user: User, email: str, now: Any) -> None:
-    """The account's address becomes ``email`` (verified now), the old address is told, and
-    the change is committed."""
+    """The account's address becomes ``email`` (verified now), reset links sent to the old
+    address stop working (whoever keeps that mailbox must not take the account), the old
+    address is told, and the change is committed."""
     old_email = user.email
     user.email = email
     user.email_verified_at = now
     user.updated_at = now
     uow.users.save(user)
+    uow.account_tokens.use_all_for_user(user.id, password_reset.PURPOSE, now)
     account_notices.announce(uow, user.id, account_notices.EMAIL_CHANGED, now, address=old_email)
     uow.commit()

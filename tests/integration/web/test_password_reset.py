@@ -173,3 +173,31 @@ def test_requests_are_limited_per_address_with_429(app, ada, outbox_messages) ->
     assert 1 <= int(response.headers["Retry-After"]) <= 3600
     assert "Too many password-reset requests." in response.get_data(as_text=True)
     assert len(reset_links(outbox_messages)) == 3
+
+
+def test_a_change_of_address_voids_the_links_sent_to_the_old_one(
+    app, ada, container, outbox_messages
+) -> None:
+    """Whoever keeps the old mailbox (a recycled institutional address) must not be able to
+    take the account with a reset link sent there before the change."""
+    from gas.services import email_verification
+
+    ask(app.test_client())
+    (link,) = reset_links(outbox_messages)
+    browser = app.test_client()
+    assert browser.get(link).status_code == 200
+    with container.uow() as uow:
+        user = uow.users.get_by_email("ada@example.org")
+    assert user is not None
+    token = email_verification.link_token(
+        container.settings.secret_key, user.id, "ada@new.example.org", email_verification.CHANGE
+    )
+    email_verification.confirm(
+        container.uow(),
+        container.clock,
+        secret=container.settings.secret_key,
+        token=token,
+        max_age=3600,
+    )
+    assert browser.get(link).status_code == 400
+    assert set_password(browser, link).status_code == 400
