@@ -474,28 +474,6 @@ def test_an_older_world_readable_database_is_narrowed(tmp_path: Path) -> None:
 # --- the emails of sign-up --------------------------------------------------------------
 
 
-@pytest.fixture
-def outbox_messages(container):  # type: ignore[no-untyped-def]
-    """Run the notifier over what is queued, then read the outbox's emails."""
-    from email import message_from_bytes, policy
-
-    from gas.entrypoints.workers import notifier_handlers
-
-    handlers = notifier_handlers(container)
-
-    def read():  # type: ignore[no-untyped-def]
-        while (delivery := container.queue.claim("notifier")) is not None:
-            handlers[delivery.topic](delivery)
-            container.queue.ack(delivery)
-        outbox = container.settings.data_dir / "outbox"
-        return [
-            message_from_bytes(p.read_bytes(), policy=policy.default)
-            for p in sorted(outbox.glob("*.eml"))
-        ]
-
-    return read
-
-
 def test_sign_up_emails_say_which_case_it_was(client, auth, outbox_messages) -> None:
     assert auth.signup_only().status_code == 303
     assert auth.signup_only(email="Ada@Example.org", password="another horse").status_code == 303
