@@ -54,6 +54,10 @@ class HotPath:
     alleles: Callable[..., list[Any]] | None = None
     #: the ANN entries of one allele (None: pipeline.transcript_level.allele_entries)
     allele_entries: Callable[..., list[str]] | None = None
+    #: the results store's columns from ANN entries (None: results_store.entry_columns_arrow)
+    entry_columns: Callable[..., Any] | None = None
+    #: POS, ID, REF and FILTER of written lines (None: results_store.record_columns' Arrow cut)
+    record_columns: Callable[..., Any] | None = None
 
     @property
     def description(self) -> str:
@@ -105,6 +109,8 @@ def _compiled() -> HotPath:
         _kernel.pair_hits,
         _kernel.alleles,
         _format.allele_entries,
+        _format.entry_columns,
+        _format.record_columns,
     )
 
 

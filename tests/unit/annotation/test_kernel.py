@@ -2,12 +2,14 @@
 
 ``GAS_ENGINE_KERNEL`` chooses the path (``gas.annotation.kernel``): every comparison here runs
 the same input through ``off`` (the Python rules) and ``required`` (the compiled kernel) and
-compares the bytes of the annotated VCF (ANN, CSQ), the TSV and the count log (less its
-times and the Engine line, which names the path). Inputs: a synthetic reference (GTF and
-GFF3 bundles), the hand-made reference, every file in ``tests/data`` (at the gene level, whose
-MT records go through the transcript level and the kernel, and against the hand-made bundle),
-and hypothesis-generated alleles on every transcript shape (both strands, UTRs, single exon,
-non-coding, incomplete CDS, NMD, the MT code).
+compares the bytes of the annotated VCF (ANN, CSQ), the TSV, the count log (less its times and
+the Engine line, which names the path) and the results store's columns (split from the ANN
+entries and the written lines by the kernel, or by Arrow). Inputs: a synthetic reference (GTF
+and GFF3 bundles), the hand-made reference, every file in ``tests/data`` (at the gene level,
+whose MT records go through the transcript level and the kernel, and against the hand-made
+bundle), and hypothesis-generated alleles on every transcript shape (both strands, UTRs,
+single exon, non-coding, incomplete CDS, NMD, the MT code) and ANN entries and record lines
+for the store's columns.
 
 Under CI (``CI=true``) the kernel must be built: a missing kernel is a failure, not a skip.
 """
@@ -20,6 +22,7 @@ import re
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -148,12 +151,14 @@ def _outputs(
 ) -> dict[str, bytes] | str:
     monkeypatch.setenv(kernel.ENV, mode)
     try:
-        result = annotate_file(vcf, out, results_store=False, **kwargs)  # type: ignore[arg-type]
+        result = annotate_file(vcf, out, **kwargs)  # type: ignore[arg-type]
     except AnnotationError as exc:
         return f"{type(exc).__name__}: {exc}"
     files = {"vcf": result.annotated_vcf.read_bytes()}
     if result.tsv is not None:
         files["tsv"] = result.tsv.read_bytes()
+    if result.results_store is not None:  # its columns, compiled or cut by Arrow
+        files["store"] = repr(pq.read_table(result.results_store).to_pydict()).encode()
     files["log"] = _TIMES.sub("", result.count_log.read_text()).encode()
     return files
 
@@ -319,3 +324,95 @@ def test_effects_and_entries_identical(shapes, which, pick, offset, kind, size, 
     assert COMPILED.csq_entry(nalt or "-", got, tx, "rs1&rs2", labels) == py_csq(
         nalt or "-", expected, tx, "rs1&rs2", labels
     )
+
+
+# ---------------------------------------------------------------------------- results store columns
+
+# ANN sub-field text: escapes (also broken or lower-case ones), non-ASCII, empty
+_FIELD = st.lists(
+    st.sampled_from(list("AC-_.:>&/%2C7D3Bcdé0123456789") + ["%2C", "%7C", "%3B", "%3D", "%2c"]),
+    max_size=12,
+).map("".join)
+_FEATURE = st.sampled_from(["transcript", "gene", "intergenic_region", ""])
+_NUMBER = st.one_of(st.just(""), st.integers(-5, 10**12).map(str))
+
+
+@st.composite
+def _ann_entries(draw: st.DrawFn) -> tuple[list[str], list[bool]]:
+    entries, exon = [], []
+    for _ in range(draw(st.integers(1, 8))):
+        fields = [draw(_FIELD) for _ in range(16)]
+        fields[5] = draw(_FEATURE)
+        fields[13] = draw(st.sampled_from(["", "12", "12/300", "3-4/50", "?-7/9"]))
+        fields[14] = draw(_NUMBER)
+        entries.append("|".join(fields))
+        exon.append(draw(st.booleans()))
+    return entries, exon
+
+
+@needs_kernel
+@settings(SETTINGS, max_examples=min(SETTINGS.max_examples, 200))
+@given(_ann_entries())
+def test_store_entry_columns_identical(data: tuple[list[str], list[bool]]) -> None:
+    """The store's per-row columns split from ANN entries: compiled = Arrow's (the reference)."""
+    import numpy as np
+
+    from gas.annotation.output import results_store as rs
+
+    assert COMPILED is not None and COMPILED.entry_columns is not None
+    entries, exon = data
+    blob = "\n".join(entries).encode()
+    flags = np.array(exon, dtype=np.uint8)
+    reference = rs.entry_columns_arrow(rs._entries(blob), flags.astype(bool))
+    text, (distance, valid) = COMPILED.entry_columns(blob, len(entries), flags)
+    got = {name: rs._string_array(*parts) for name, parts in text.items()}
+    got["distance"] = rs._with_nulls(distance, valid)
+    assert set(got) == set(reference)
+    for name, column in reference.items():
+        assert got[name].to_pylist() == column.to_pylist(), name
+        assert got[name].type == column.type, name
+
+
+def test_store_entry_columns_reject_a_bad_distance() -> None:
+    import numpy as np
+
+    if COMPILED is None or COMPILED.entry_columns is None:
+        pytest.skip("the compiled kernel is not built (make setup)")
+    blob = ("|" * 14 + "12x|").encode()
+    with pytest.raises(ValueError, match="'12x' is not a number"):
+        COMPILED.entry_columns(blob, 1, np.zeros(1, dtype=np.uint8))
+
+
+@needs_kernel
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 2**62).map(str),
+            st.one_of(st.just("."), _FIELD.filter(lambda t: "\t" not in t)),
+            st.sampled_from(["A", "ACGT", ".", "é"]),
+            st.sampled_from([".", "PASS", "q10;s50", ""]),
+            st.text(alphabet="ACGT=;\t|,é", max_size=40),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.data(),
+)
+def test_store_record_columns_identical(lines: list[tuple[str, ...]], data: st.DataObject) -> None:
+    """POS, ID, REF and FILTER cut from the written lines: compiled = Arrow's (the reference)."""
+    import numpy as np
+
+    from gas.annotation.output import results_store as rs
+
+    assert COMPILED is not None and COMPILED.record_columns is not None
+    written = [f"chr1\t{p}\t{i}\t{r}\tT\t50\t{f}\t{rest}" for p, i, r, f, rest in lines]
+    keep = np.array(
+        sorted(data.draw(st.sets(st.integers(0, len(written) - 1), min_size=1))), dtype=np.int64
+    )
+    pos, text = COMPILED.record_columns(written, keep)
+    got = [pos.tolist()] + [rs._string_array(*text[k]).to_pylist() for k in ("id", "ref", "filter")]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(kernel.ENV, "off")
+        reference = rs.record_columns(written, keep)
+    assert got == [column.to_pylist() for column in (reference[0].cast("int64"), *reference[1:])]

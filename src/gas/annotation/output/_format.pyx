@@ -183,3 +183,256 @@ def allele_entries(str allele_esc, list hits, list flags, object labels, dict ge
                 genes[name] = None
         entries.append(entry_of(allele_esc, effect, tx, flags, labels, hit.near, hit.near_ids))
     return entries
+
+
+# ---------------------------------------------------------------- ANN entries → store columns
+
+#: the text columns :func:`entry_columns` makes, in order (see ``output.results_store``)
+ENTRY_TEXT_COLUMNS = (
+    "consequence", "most_severe", "impact", "gene", "gene_id", "transcript", "biotype",
+    "exon", "intron", "hgvsc", "hgvsp", "protein_position", "nearest", "warnings",
+)
+
+cdef enum:
+    C_CONSEQUENCE, C_MOST_SEVERE, C_IMPACT, C_GENE, C_GENE_ID, C_TRANSCRIPT, C_BIOTYPE
+    C_EXON, C_INTRON, C_HGVSC, C_HGVSP, C_PROTEIN_POSITION, C_NEAREST, C_WARNINGS, N_TEXT
+
+cdef extern from "string.h" nogil:
+    int memcmp(const void *, const void *, size_t)
+    void *memcpy(void *, const void *, size_t)
+    const void *memchr(const void *, int, size_t)
+
+
+cdef inline int _hex(unsigned char c) noexcept nogil:
+    if c >= 48 and c <= 57:
+        return c - 48
+    if c >= 65 and c <= 70:
+        return c - 55
+    return -1
+
+
+cdef inline Py_ssize_t _put(const unsigned char *src, Py_ssize_t a, Py_ssize_t b,
+                            unsigned char *dst, Py_ssize_t at, bint unescape) noexcept nogil:
+    """src[a:b] appended to ``dst`` at ``at``; with ``unescape``, ANN's percent-encoding of
+    ``,|;=`` undone (``results_store._unescape``, the reference). Returns the new end."""
+    cdef unsigned char c
+    cdef int hi, lo, code
+    if not unescape or memchr(src + a, 37, b - a) == NULL:
+        memcpy(dst + at, src + a, b - a)
+        return at + b - a
+    while a < b:
+        c = src[a]
+        if c == 37 and a + 3 <= b:  # "%XX"
+            hi = _hex(src[a + 1])
+            lo = _hex(src[a + 2])
+            code = hi * 16 + lo if hi >= 0 and lo >= 0 else -1
+            if code == 0x2C or code == 0x7C or code == 0x3B or code == 0x3D:
+                dst[at] = <unsigned char>code
+                at += 1
+                a += 3
+                continue
+        dst[at] = c
+        at += 1
+        a += 1
+    return at
+
+
+cdef struct _Columns:
+    unsigned char *data  # N_TEXT rows of ``width`` bytes
+    Py_ssize_t width
+    unsigned char *valid  # N_TEXT rows of ``n`` flags
+    Py_ssize_t n
+    Py_ssize_t at[N_TEXT]  # bytes used per column
+
+
+cdef inline void _text(_Columns *out, int column, Py_ssize_t row, const unsigned char *src,
+                       Py_ssize_t a, Py_ssize_t b, bint unescape) noexcept nogil:
+    """Row ``row`` of text column ``column`` is src[a:b] (not null)."""
+    out.at[column] = _put(src, a, b, out.data + column * out.width, out.at[column], unescape)
+    out.valid[column * out.n + row] = 1
+
+
+def entry_columns(const unsigned char[::1] blob, Py_ssize_t n, const unsigned char[::1] exon):
+    """The results store's per-row columns from ``n`` ANN entries joined by newlines (the
+    compiled twin of ``results_store.entry_columns_arrow``, the reference): per text column of
+    ENTRY_TEXT_COLUMNS its (int32 offsets, UTF-8 bytes, validity), then DISTANCE's (int64
+    values, validity). One pass over the bytes, without the GIL."""
+    import numpy as np
+
+    cdef Py_ssize_t size = blob.shape[0]
+    data_a = np.empty((N_TEXT, size + 1), dtype=np.uint8)
+    offsets_a = np.zeros((N_TEXT, n + 1), dtype=np.int32)
+    valid_a = np.zeros((N_TEXT, n), dtype=np.uint8)
+    distance_a = np.zeros(n, dtype=np.int64)
+    dvalid_a = np.zeros(n, dtype=np.uint8)
+    cdef unsigned char[:, ::1] data = data_a
+    cdef int[:, ::1] offsets = offsets_a
+    cdef unsigned char[:, ::1] valid = valid_a
+    cdef long long[::1] distance = distance_a
+    cdef unsigned char[::1] dvalid = dvalid_a
+    cdef _Columns out
+    cdef Py_ssize_t fs[16]
+    cdef Py_ssize_t fe[16]
+    cdef Py_ssize_t pos = 0, i, j, k, end, stop, p
+    cdef int c
+    cdef bint intergenic, gene_feature, negative
+    cdef long long value
+    cdef const unsigned char *src = &blob[0] if size else NULL
+    out.data = &data[0, 0]
+    out.width = data.shape[1]
+    out.valid = &valid[0, 0] if n else NULL
+    out.n = n
+    for c in range(N_TEXT):
+        out.at[c] = 0
+    if exon.shape[0] < n:
+        raise ValueError("one exon flag per row")
+    with nogil:
+        for i in range(n):
+            k = 0
+            fs[0] = pos
+            while pos < size and blob[pos] != 10:
+                if blob[pos] == 124 and k < 15:
+                    fe[k] = pos
+                    k += 1
+                    fs[k] = pos + 1
+                pos += 1
+            end = pos
+            fe[k] = end
+            for j in range(k + 1, 16):
+                fs[j] = end
+                fe[j] = end
+            pos = end + 1
+            k = fe[5] - fs[5]
+            intergenic = k == 17 and memcmp(src + fs[5], b"intergenic_region", 17) == 0
+            gene_feature = k == 4 and memcmp(src + fs[5], b"gene", 4) == 0
+            # consequence; the most severe term: the text before the first "&" (as Arrow's
+            # split, "" before a leading "&"); IMPACT
+            if fe[1] > fs[1]:
+                stop = fs[1]
+                while stop < fe[1] and blob[stop] != 38:
+                    stop += 1
+                _text(&out, C_CONSEQUENCE, i, src, fs[1], fe[1], False)
+                _text(&out, C_MOST_SEVERE, i, src, fs[1], stop, False)
+            if fe[2] > fs[2]:
+                _text(&out, C_IMPACT, i, src, fs[2], fe[2], False)
+            if intergenic:
+                if fe[3] > fs[3]:
+                    _text(&out, C_NEAREST, i, src, fs[3], fe[3], True)
+            else:
+                if fe[3] > fs[3]:
+                    _text(&out, C_GENE, i, src, fs[3], fe[3], True)
+                if fe[4] > fs[4]:
+                    _text(&out, C_GENE_ID, i, src, fs[4], fe[4], True)
+                if not gene_feature and fe[6] > fs[6]:
+                    _text(&out, C_TRANSCRIPT, i, src, fs[6], fe[6], True)
+            if fe[7] > fs[7]:
+                _text(&out, C_BIOTYPE, i, src, fs[7], fe[7], True)
+            if fe[8] > fs[8]:
+                c = C_EXON if exon[i] else C_INTRON
+                _text(&out, c, i, src, fs[8], fe[8], False)
+            if fe[9] > fs[9]:
+                _text(&out, C_HGVSC, i, src, fs[9], fe[9], True)
+            if fe[10] > fs[10]:
+                _text(&out, C_HGVSP, i, src, fs[10], fe[10], True)
+            stop = fs[13]
+            while stop < fe[13] and blob[stop] != 47:
+                stop += 1
+            if stop > fs[13]:
+                _text(&out, C_PROTEIN_POSITION, i, src, fs[13], stop, False)
+            if fe[14] > fs[14]:
+                p = fs[14]
+                negative = blob[p] == 45
+                if negative:
+                    p += 1
+                value = 0
+                while p < fe[14]:
+                    if blob[p] < 48 or blob[p] > 57 or p - fs[14] > 17:  # (no int64 overflow)
+                        break
+                    value = value * 10 + (blob[p] - 48)
+                    p += 1
+                if p == fe[14] and p > fs[14] + negative:
+                    distance[i] = -value if negative else value
+                    dvalid[i] = 1
+                else:
+                    with gil:
+                        text = bytes(blob[fs[14]:fe[14]]).decode(errors="replace")
+                        raise ValueError(f"ANN entry {i}: distance {text!r} is not a number")
+            if fe[15] > fs[15]:
+                _text(&out, C_WARNINGS, i, src, fs[15], fe[15], False)
+            for c in range(N_TEXT):
+                offsets[c, i + 1] = <int>out.at[c]
+    columns = {}
+    for c in range(N_TEXT):
+        columns[ENTRY_TEXT_COLUMNS[c]] = (offsets_a[c], data_a[c, : out.at[c]], valid_a[c])
+    return columns, (distance_a, dvalid_a)
+
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object, Py_ssize_t *) except NULL
+
+#: the VCF columns :func:`record_columns` cuts from each line: POS, ID, REF, FILTER
+RECORD_TEXT_COLUMNS = ("id", "ref", "filter")
+
+
+def record_columns(list lines, const long long[::1] keep):
+    """POS (int64), and ID, REF and FILTER as (int32 offsets, UTF-8 bytes, validity; an ID or
+    FILTER ``.`` is null) of the VCF lines at ``keep`` (the compiled twin of the Arrow cut in
+    ``results_store.Rows.finish``): each line read up to its seventh tab only."""
+    import numpy as np
+
+    cdef Py_ssize_t n = keep.shape[0], i, k, size, total = 0, p, col, a, b
+    cdef const char *text
+    for i in range(n):
+        text = PyUnicode_AsUTF8AndSize(lines[keep[i]], &size)
+        total += size
+    data_a = np.empty((3, total + 1), dtype=np.uint8)
+    offsets_a = np.zeros((3, n + 1), dtype=np.int32)
+    valid_a = np.zeros((3, n), dtype=np.uint8)
+    pos_a = np.zeros(n, dtype=np.int64)
+    cdef unsigned char[:, ::1] data = data_a
+    cdef int[:, ::1] offsets = offsets_a
+    cdef unsigned char[:, ::1] valid = valid_a
+    cdef long long[::1] pos = pos_a
+    cdef Py_ssize_t at[3]
+    cdef Py_ssize_t fs[8]
+    cdef Py_ssize_t fe[8]
+    cdef long long value
+    at[0] = at[1] = at[2] = 0
+    for i in range(n):
+        line = lines[keep[i]]
+        text = PyUnicode_AsUTF8AndSize(line, &size)
+        k = 0
+        fs[0] = 0
+        p = 0
+        while p < size and k < 7:
+            if text[p] == 9:
+                fe[k] = p
+                k += 1
+                fs[k] = p + 1
+            p += 1
+        if k < 7:
+            raise ValueError(f"record line {i} has fewer than eight columns")
+        value = 0
+        a = fs[1]
+        b = fe[1]
+        if a == b:
+            raise ValueError(f"record line {i}: empty POS")
+        while a < b:
+            if text[a] < 48 or text[a] > 57:
+                raise ValueError(f"record line {i}: POS is not a number")
+            value = value * 10 + (text[a] - 48)
+            a += 1
+        pos[i] = value
+        for col in range(3):
+            k = 2 if col == 0 else (3 if col == 1 else 6)
+            a = fs[k]
+            b = fe[k]
+            if col == 1 or not (b - a == 1 and text[a] == 46):  # ID or FILTER "." is null
+                memcpy(&data[col, at[col]], text + a, b - a)
+                at[col] += b - a
+                valid[col, i] = 1
+            offsets[col, i + 1] = <int>at[col]
+    columns = {}
+    for col in range(3):
+        columns[RECORD_TEXT_COLUMNS[col]] = (offsets_a[col], data_a[col, : at[col]], valid_a[col])
+    return pos_a, columns

@@ -85,11 +85,12 @@ COLUMNS: dict[str, str] = {
 
 FILE_SUFFIX = ".variants.parquet"
 
-#: columns written without row-group statistics (free text, never a range filter)
-_NO_STATISTICS = frozenset(
-    ("id", "ref", "alt", "consequence", "hgvsc", "hgvsp", "exon", "intron")
-    + ("protein_position", "nearest", "known_ids", "clinvar", "warnings", "search")
-)
+#: columns written with row-group statistics (min/max): those the browser's filters compare
+#: (``adapters/duckdb_results``), so that DuckDB skips row groups; the others' statistics cost
+#: a fifth of the writing and are never read
+_STATISTICS = ("record", "chrom", "pos", "known", "af", "impact", "severity", "top")
+#: text that is nearly unique per row: a dictionary page would only be tried and dropped
+_NO_DICTIONARY = frozenset(("id", "hgvsc", "hgvsp", "known_ids", "search"))
 
 
 def schema() -> Any:
@@ -227,15 +228,12 @@ class Rows:
         ):
             # POS, ID (with matched ids), REF and FILTER as written: one string per record
             # to hand to Arrow rather than four (each a cache miss by now)
-            if len(has) != len(written):
-                written = [written[i] for i in has.tolist()]
-            cut = pc.split_pattern(pa.array(written, string), "\t", max_splits=7)
-            pos, id_array, ref, filters = (pc.list_element(cut, k) for k in (1, 2, 3, 6))
+            pos, id_array, ref, filters = record_columns(written, has)
         else:
             pos = pa.array(list(map(itemgetter(1), records)), string)
-            id_array = pa.array(list(map(itemgetter(2), records)), string)
+            id_array = _none_if_dot(pa.array(list(map(itemgetter(2), records)), string))
             ref = pa.array(list(map(itemgetter(3), records)), string)
-            filters = pa.array(list(map(itemgetter(6), records)), string)
+            filters = _none_if_dot(pa.array(list(map(itemgetter(6), records)), string))
         rule = has_rsid if level == "gene" else _rsid_search
         known = np.zeros(len(records), dtype=bool)
         maybe = np.flatnonzero(pc.match_substring(id_array, "rs").to_numpy(zero_copy_only=False))
@@ -258,9 +256,9 @@ class Rows:
         record["line"] = pa.array(lines, pa.int64())
         record["chrom"] = pa.array(chroms, string)
         record["pos"] = pos.cast(pa.int64())
-        record["id"] = _none_if_dot(id_array)
+        record["id"] = id_array
         record["ref"] = ref
-        record["filter"] = _none_if_dot(filters)
+        record["filter"] = filters
         record["grch38_chrom"] = grch38_chrom
         record["grch38_pos"] = grch38_pos
         record["known"] = known
@@ -292,8 +290,10 @@ class Rows:
         exon = np.zeros(n, dtype=bool)
         if self.exon_rows:
             exon[self.exon_rows] = True
-        row_table = pa.table({"entry": pa.array(self.entries, string), "exon": exon})
-        self.tables = (record_table, pa.table(allele), row_table)
+        # the entries as one UTF-8 text, a line each (an entry has no newline): one copy here,
+        # split into columns in one pass on the writer's thread (entry_columns)
+        blob = "\n".join(self.entries).encode()
+        self.tables = (record_table, pa.table(allele), (blob, exon))
         self.entries = []
         self.exon_rows = []
         self.allele_q = []
@@ -322,10 +322,14 @@ class ResultsStoreWriter:
             compression="zstd",
             # min/max per row group where a filter of the browser can use them (text that
             # is searched with contains() cannot: its statistics were 15 % of the writing)
-            write_statistics=[n for n in COLUMNS if n not in _NO_STATISTICS],
-            # numbers that are (nearly) all distinct: a dictionary only costs time and space;
-            # record, line and POS grow row by row: deltas are smaller than zstd'd values
-            use_dictionary=[n for n, t in COLUMNS.items() if t not in ("int64", "float64")],
+            write_statistics=list(_STATISTICS),
+            # numbers and text that are (nearly) all distinct: a dictionary only costs time and
+            # space; record, line and POS grow row by row: deltas are smaller than zstd'd values
+            use_dictionary=[
+                n
+                for n, t in COLUMNS.items()
+                if t not in ("int64", "float64") and n not in _NO_DICTIONARY
+            ],
             column_encoding={n: "DELTA_BINARY_PACKED" for n in ("record", "line", "pos")},
         )
         self._pending: list[Rows] = []
@@ -345,6 +349,8 @@ class ResultsStoreWriter:
         # IN_FLIGHT groups wait while another is written, which bounds memory.
         _fast_switching(True)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="gas-results-store")
+        #: the entries' split into columns: compiled (the kernel's) or Arrow's (the reference)
+        self._entry_columns = entry_columns_function()
         self._in_flight: deque[Future[None]] = deque()
 
     def add(self, rows: Rows) -> None:
@@ -374,10 +380,12 @@ class ResultsStoreWriter:
         for rows in pending:
             self._tx_flags.update(rows.tx_flags)
         tables = [r.tables for r in pending if r.tables is not None and r.n]
-        records, alleles, hits = (
-            pa.concat_tables([t[k] for t in tables]).combine_chunks() for k in range(3)
+        records, alleles = (
+            pa.concat_tables([t[k] for t in tables]).combine_chunks() for k in range(2)
         )
-        n = hits.num_rows
+        blob = b"\n".join([t[2][0] for t in tables])
+        exon = np.concatenate([t[2][1] for t in tables])
+        n = len(exon)
         columns: dict[str, Any] = {}
         # per record and per allele: one value each, repeated on their rows (``take``)
         n_records = records.num_rows
@@ -395,40 +403,14 @@ class ResultsStoreWriter:
         # an allele's top row is its first: ANN entries are written most severe first
         top = np.zeros(n, dtype=bool)
         top[np.cumsum(allele_rows) - allele_rows] = True
-        entry = hits["entry"]
-        exon = hits["exon"]
-        # per row: the ANN entry's 16 fields
-        fields = pc.split_pattern(entry, "|")
-        field = [pc.list_element(fields, i) if i not in (0, 11, 12) else None for i in range(16)]
-        intergenic = pc.equal(field[5], "intergenic_region")
-        gene_feature = pc.equal(field[5], "gene")
-        consequence = _none_if_empty(field[1])
-        most_severe = pc.list_element(pc.split_pattern(consequence, "&"), 0)
-        columns["consequence"] = consequence
-        columns["most_severe"] = most_severe
-        columns["impact"] = _none_if_empty(field[2])
+        # per row: the ANN entry's 16 fields, as typed columns
+        columns.update(self._entry_columns(blob, n, exon))
         terms = pa.array([t for t, _ in so_terms()])
         columns["severity"] = pc.cast(
-            pc.fill_null(pc.index_in(most_severe, value_set=terms), len(terms)), pa.int16()
+            pc.fill_null(pc.index_in(columns["most_severe"], value_set=terms), len(terms)),
+            pa.int16(),
         )
-        columns["gene"] = _unescape(_none_if(field[3], intergenic))
-        columns["gene_id"] = _unescape(_none_if(field[4], intergenic))
-        transcript = _unescape(_none_if(field[6], pc.or_(intergenic, gene_feature)))
-        columns["transcript"] = transcript
-        columns["biotype"] = _unescape(_none_if_empty(field[7]))
-        rank = _none_if_empty(field[8])
-        columns["exon"] = pc.if_else(exon, rank, pa.scalar(None, pa.string()))
-        columns["intron"] = pc.if_else(exon, pa.scalar(None, pa.string()), rank)
-        columns["hgvsc"] = _unescape(_none_if_empty(field[9]))
-        columns["hgvsp"] = _unescape(_none_if_empty(field[10]))
-        columns["protein_position"] = _none_if_empty(
-            pc.list_element(pc.split_pattern(field[13], "/"), 0)
-        )
-        columns["distance"] = pc.cast(_none_if_empty(field[14]), pa.int64())
-        columns["nearest"] = _unescape(
-            _none_if_empty(pc.if_else(intergenic, field[3], pa.scalar("", pa.string())))
-        )
-        columns["warnings"] = _none_if_empty(field[15])
+        transcript = columns["transcript"]
         columns["top"] = pa.array(top)
         columns["search"] = pc.utf8_lower(
             pc.binary_join_element_wise(
@@ -484,6 +466,122 @@ class ResultsStoreWriter:
         genes = set(self.high) | set(self.moderate)
         ranked = sorted(genes, key=lambda g: (-self.high[g], -self.moderate[g], g))[:n]
         return [{"gene": g, "high": self.high[g], "moderate": self.moderate[g]} for g in ranked]
+
+
+def entry_columns_function() -> Any:
+    """``(blob, n, exon) -> {column: Arrow array}``: the compiled split of ANN entries when the
+    engine's kernel is in use (``GAS_ENGINE_KERNEL``), else :func:`entry_columns_arrow`."""
+    from .. import kernel
+
+    compiled = kernel.select().entry_columns
+    if compiled is None:
+        return lambda blob, n, exon: entry_columns_arrow(_entries(blob), exon)
+
+    def split(blob: bytes, n: int, exon: Any) -> dict[str, Any]:
+        import numpy as np
+
+        text, (distance, valid) = compiled(blob, n, np.ascontiguousarray(exon, dtype=np.uint8))
+        columns = {name: _string_array(*parts) for name, parts in text.items()}
+        columns["distance"] = _with_nulls(distance, valid)
+        return columns
+
+    return split
+
+
+def record_columns(written: list[str], keep: Any) -> tuple[Any, Any, Any, Any]:
+    """POS, ID, REF and FILTER (Arrow arrays; an ID or FILTER ``.`` is null) of the written
+    VCF lines at positions ``keep``: compiled when the engine's kernel is in use, else with
+    Arrow's split (the reference; the tests compare both)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .. import kernel
+
+    compiled = kernel.select().record_columns
+    if compiled is not None:
+        pos, text = compiled(written, np.ascontiguousarray(keep, dtype=np.int64))
+        return (
+            pa.array(pos),
+            *(_string_array(*text[name]) for name in ("id", "ref", "filter")),
+        )
+    if len(keep) != len(written):
+        written = [written[i] for i in keep.tolist()]
+    cut = pc.split_pattern(pa.array(written, pa.string()), "\t", max_splits=7)
+    pos, id_array, ref, filters = (pc.list_element(cut, k) for k in (1, 2, 3, 6))
+    return pos, _none_if_dot(id_array), ref, _none_if_dot(filters)
+
+
+def _entries(blob: bytes) -> Any:
+    import pyarrow as pa
+
+    return pa.array(blob.decode().split("\n"), pa.string())
+
+
+def _validity(valid: Any) -> tuple[Any, int]:
+    """An Arrow validity bitmap from one byte per value (None when all are valid)."""
+    import numpy as np
+    import pyarrow as pa
+
+    nulls = len(valid) - int(np.count_nonzero(valid))
+    if not nulls:
+        return None, 0
+    return pa.py_buffer(np.packbits(valid.view(bool), bitorder="little")), nulls
+
+
+def _string_array(offsets: Any, data: Any, valid: Any) -> Any:
+    import pyarrow as pa
+
+    bitmap, nulls = _validity(valid)
+    return pa.StringArray.from_buffers(
+        len(valid), pa.py_buffer(offsets), pa.py_buffer(data), bitmap, nulls
+    )
+
+
+def _with_nulls(values: Any, valid: Any) -> Any:
+    import pyarrow as pa
+
+    bitmap, nulls = _validity(valid)
+    return pa.Array.from_buffers(
+        pa.int64(), len(values), [bitmap, pa.py_buffer(values)], null_count=nulls
+    )
+
+
+def entry_columns_arrow(entry: Any, exon: Any) -> dict[str, Any]:
+    """The store's per-row columns from the ANN entries (an Arrow string array; ``exon``: one
+    flag per row, its rank is an exon's) with Arrow's compute functions: the reference of the
+    compiled ``output._format.entry_columns`` (the tests compare both)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fields = pc.split_pattern(entry, "|")
+    field = [pc.list_element(fields, i) if i not in (0, 11, 12) else None for i in range(16)]
+    intergenic = pc.equal(field[5], "intergenic_region")
+    gene_feature = pc.equal(field[5], "gene")
+    consequence = _none_if_empty(field[1])
+    columns: dict[str, Any] = {}
+    columns["consequence"] = consequence
+    columns["most_severe"] = pc.list_element(pc.split_pattern(consequence, "&"), 0)
+    columns["impact"] = _none_if_empty(field[2])
+    columns["gene"] = _unescape(_none_if(field[3], intergenic))
+    columns["gene_id"] = _unescape(_none_if(field[4], intergenic))
+    columns["transcript"] = _unescape(_none_if(field[6], pc.or_(intergenic, gene_feature)))
+    columns["biotype"] = _unescape(_none_if_empty(field[7]))
+    rank = _none_if_empty(field[8])
+    exon = pa.array(exon, pa.bool_())
+    columns["exon"] = pc.if_else(exon, rank, pa.scalar(None, pa.string()))
+    columns["intron"] = pc.if_else(exon, pa.scalar(None, pa.string()), rank)
+    columns["hgvsc"] = _unescape(_none_if_empty(field[9]))
+    columns["hgvsp"] = _unescape(_none_if_empty(field[10]))
+    columns["protein_position"] = _none_if_empty(
+        pc.list_element(pc.split_pattern(field[13], "/"), 0)
+    )
+    columns["distance"] = pc.cast(_none_if_empty(field[14]), pa.int64())
+    columns["nearest"] = _unescape(
+        _none_if_empty(pc.if_else(intergenic, field[3], pa.scalar("", pa.string())))
+    )
+    columns["warnings"] = _none_if_empty(field[15])
+    return columns
 
 
 _allocator_set = False
