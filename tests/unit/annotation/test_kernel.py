@@ -415,4 +415,7 @@ def test_store_record_columns_identical(lines: list[tuple[str, ...]], data: st.D
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(kernel.ENV, "off")
         reference = rs.record_columns(written, keep)
-    assert got == [column.to_pylist() for column in (reference[0].cast("int64"), *reference[1:])]
+        mp.setattr(rs, "_WRITTEN_BYTES", 0)  # the lines shortened first (long sample columns)
+        shortened = rs.record_columns(written, keep)
+    assert got == [column.to_pylist() for column in reference]
+    assert got == [column.to_pylist() for column in shortened]

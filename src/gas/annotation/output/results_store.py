@@ -31,7 +31,6 @@ import sys
 import threading
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -122,8 +121,8 @@ RECORD_COLUMNS = (
 )
 #: the allele-level columns (one value per ALT allele, repeated on its rows)
 ALLELE_COLUMNS = ("alt", "allele", "variant_class", "known_ids", "clinvar", "af")
-#: average length of the written record lines up to which the record columns are cut from
-#: them (rather than taken from the records' fields: samples would make them long)
+#: average length of the written record lines up to which Arrow (the Python path) cuts the
+#: record columns from whole lines (longer ones, with samples, are shortened first)
 _WRITTEN_BYTES = 1024
 #: an entry for an allele without annotation: 16 empty ANN fields but the last (why)
 _NO_ANNOTATION = "|" * 15
@@ -221,19 +220,10 @@ class Rows:
             chroms = [chroms[i] for i in has.tolist()]
         string = pa.string()
         with_ids = [a for a, v in self.known.items() if v[0]]
-        if (
-            written is not None
-            and len(written) == len(chunk.records)
-            and sum(map(len, written)) <= _WRITTEN_BYTES * len(written)
-        ):
-            # POS, ID (with matched ids), REF and FILTER as written: one string per record
-            # to hand to Arrow rather than four (each a cache miss by now)
-            pos, id_array, ref, filters = record_columns(written, has)
-        else:
-            pos = pa.array(list(map(itemgetter(1), records)), string)
-            id_array = _none_if_dot(pa.array(list(map(itemgetter(2), records)), string))
-            ref = pa.array(list(map(itemgetter(3), records)), string)
-            filters = _none_if_dot(pa.array(list(map(itemgetter(6), records)), string))
+        if written is None or len(written) != len(chunk.records):
+            written = ["\t".join(parts[:8]) for parts in chunk.records]
+        # POS, ID (with matched ids), REF and FILTER as written
+        pos, id_array, ref, filters = record_columns(written, has)
         rule = has_rsid if level == "gene" else _rsid_search
         known = np.zeros(len(records), dtype=bool)
         maybe = np.flatnonzero(pc.match_substring(id_array, "rs").to_numpy(zero_copy_only=False))
@@ -255,7 +245,7 @@ class Rows:
         record["rows"] = per_record[has]
         record["line"] = pa.array(lines, pa.int64())
         record["chrom"] = pa.array(chroms, string)
-        record["pos"] = pos.cast(pa.int64())
+        record["pos"] = pos
         record["id"] = id_array
         record["ref"] = ref
         record["filter"] = filters
@@ -490,8 +480,9 @@ def entry_columns_function() -> Any:
 
 def record_columns(written: list[str], keep: Any) -> tuple[Any, Any, Any, Any]:
     """POS, ID, REF and FILTER (Arrow arrays; an ID or FILTER ``.`` is null) of the written
-    VCF lines at positions ``keep``: compiled when the engine's kernel is in use, else with
-    Arrow's split (the reference; the tests compare both)."""
+    VCF lines at positions ``keep``: compiled when the engine's kernel is in use (each line
+    read up to its eighth column only), else with Arrow (the reference; the tests compare
+    both): cut from the lines when they are short, else from their first eight columns."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -507,9 +498,11 @@ def record_columns(written: list[str], keep: Any) -> tuple[Any, Any, Any, Any]:
         )
     if len(keep) != len(written):
         written = [written[i] for i in keep.tolist()]
+    if sum(map(len, written)) > _WRITTEN_BYTES * len(written):  # samples: copy less
+        written = ["\t".join(line.split("\t", 8)[:8]) for line in written]
     cut = pc.split_pattern(pa.array(written, pa.string()), "\t", max_splits=7)
     pos, id_array, ref, filters = (pc.list_element(cut, k) for k in (1, 2, 3, 6))
-    return pos, _none_if_dot(id_array), ref, _none_if_dot(filters)
+    return pos.cast(pa.int64()), _none_if_dot(id_array), ref, _none_if_dot(filters)
 
 
 def _entries(blob: bytes) -> Any:
