@@ -39,6 +39,10 @@ class SessionPolicy:
         return timedelta(seconds=min(MAX_TOUCH_INTERVAL_SECONDS, self.idle_seconds / 4))
 
 
+class StaleCredentials(Exception):
+    """The password a log-in proved is no longer the account's (changed meanwhile)."""
+
+
 @dataclass(frozen=True)
 class ActiveSession:
     session: UserSession
@@ -58,9 +62,14 @@ def start_session(
     method: str = "password",
     user_agent: str = "",
     client_address: str = "",
+    proven_password_hash: str | None = None,
 ) -> tuple[str, UserSession]:
     """A new session for ``user_id`` (after the user proved who they are): its token, for the
-    cookie, and its record. The user's long-ended sessions are forgotten on the way."""
+    cookie, and its record. The user's long-ended sessions are forgotten on the way.
+
+    ``proven_password_hash``: the hash the password was checked against. The check (~0.2 s)
+    ran before this transaction; if the password changed meanwhile (a change or a reset
+    revokes every session), the old password must not open a new one: StaleCredentials."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = clock.now()
     session = UserSession(
@@ -75,6 +84,10 @@ def start_session(
         client_address=" ".join(client_address.split())[:64],
     )
     with uow:
+        if proven_password_hash is not None:
+            user = uow.users.get(user_id, for_update=True)
+            if user is None or user.password_hash != proven_password_hash:
+                raise StaleCredentials("The password changed while it was being checked.")
         uow.sessions.delete_ended(user_id, now - timedelta(days=30))
         uow.sessions.add(session)
         uow.commit()

@@ -95,6 +95,38 @@ def test_a_password_change_ends_every_other_session_but_this_one(
     assert any("password was changed" in m["Subject"] for m in outbox_messages())
 
 
+def test_a_log_in_whose_password_changed_while_it_was_checked_is_refused(
+    app, client, logged_in, container, monkeypatch
+) -> None:
+    """The password check (~0.2 s) runs before the session is written: a change landing in
+    between must not leave the old password a fresh session (the change revoked the rest)."""
+    from gas.services import accounts
+
+    checked = accounts.authenticate
+
+    def change_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        user = checked(*args, **kwargs)
+        if user is not None:
+            accounts.change_password(
+                container.uow(),
+                container.hasher,
+                container.clock,
+                user_id=user.id,
+                current_password="correct horse",
+                new_password="tangerine velvet",
+            )
+        return user
+
+    monkeypatch.setattr(accounts, "authenticate", change_meanwhile)
+    browser = app.test_client()
+    response = AuthActions(browser).login()
+    assert response.status_code == 401
+    assert "Wrong email address or password." in response.get_data(as_text=True)
+    assert browser.get("/profile").status_code == 302
+    monkeypatch.setattr(accounts, "authenticate", checked)
+    assert AuthActions(app.test_client()).login(password="tangerine velvet").status_code == 302
+
+
 def test_a_password_change_refuses_a_wrong_current_password_or_a_weak_new_one(
     client, logged_in
 ) -> None:

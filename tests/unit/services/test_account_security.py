@@ -51,6 +51,38 @@ def test_a_session_lasts_while_used_and_not_beyond_its_lifetime(
     assert sessions.resolve_session(uow(), clock, POLICY, token) is None  # past 12 hours
 
 
+def test_a_password_changed_while_a_log_in_checked_it_opens_no_session(
+    uow: FakeUnitOfWorkFactory, hasher: FakeHasher, clock: FakeClock, make_user
+) -> None:
+    """A log-in checks the password (~0.2 s) before its session is written; a change that
+    lands in between revokes every session, so the old password must not open a new one."""
+    user = make_user(password="correct horse")
+    checked = accounts.authenticate(
+        uow(), hasher, clock, email=user.email, password="correct horse"
+    )
+    assert checked is not None
+    accounts.change_password(
+        uow(),
+        hasher,
+        clock,
+        user_id=user.id,
+        current_password="correct horse",
+        new_password="a brand new horse",
+    )
+    with pytest.raises(sessions.StaleCredentials):
+        sessions.start_session(
+            uow(), clock, POLICY, user.id, proven_password_hash=checked.password_hash
+        )
+    fresh = accounts.authenticate(
+        uow(), hasher, clock, email=user.email, password="a brand new horse"
+    )
+    assert fresh is not None
+    token, _ = sessions.start_session(
+        uow(), clock, POLICY, user.id, proven_password_hash=fresh.password_hash
+    )
+    assert sessions.resolve_session(uow(), clock, POLICY, token) is not None
+
+
 def test_an_idle_session_ends(
     uow: FakeUnitOfWorkFactory, clock: FakeClock, make_user: Callable[..., User]
 ) -> None:

@@ -120,8 +120,11 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _start_session(user_id: str, method: str = "password") -> None:
-    """A new server-side session and a new cookie on log-in: no fixation."""
+def _start_session(
+    user_id: str, method: str = "password", proven_password_hash: str | None = None
+) -> None:
+    """A new server-side session and a new cookie on log-in: no fixation. StaleCredentials
+    when the password proven (its hash) is no longer the account's."""
     c = _c()
     token, _ = sessions.start_session(
         c.uow(),
@@ -131,6 +134,7 @@ def _start_session(user_id: str, method: str = "password") -> None:
         method=method,
         user_agent=request.user_agent.string or "",
         client_address=request.remote_addr or "",
+        proven_password_hash=proven_password_hash,
     )
     session.clear()
     session[SESSION_KEY] = token
@@ -226,8 +230,12 @@ def login() -> Any:
             c.uow(), c.hasher, c.clock, email=email, password=request.form.get("password", "")
         )
         if user is not None:
-            _start_session(user.id)
-            return redirect(_safe_next(request.args.get("next")))
+            try:
+                _start_session(user.id, proven_password_hash=user.password_hash)
+            except sessions.StaleCredentials:
+                user = None  # the password changed while it was checked: it is the old one
+            else:
+                return redirect(_safe_next(request.args.get("next")))
         checks.record(limits.LOGIN_ADDRESS, address)
         checks.record(limits.LOGIN_ACCOUNT, account)
         flash("Wrong email address or password.", "danger")
