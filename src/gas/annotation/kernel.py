@@ -4,8 +4,10 @@ The compiled kernel (Cython, built from source by ``make setup``) holds the per-
 transcript) classification (``consequences/_kernel.pyx``) and the formatting of ANN and CSQ
 entries (``output/_format.pyx``), with the same signatures as the Python functions they
 replace (``consequences.transcript.transcript_effect``, ``output.ann.effect_entry``,
-``output.csq.csq_entry``). The Python functions stay the reference: the kernel is tested to
-write byte-identical output, and is the fallback when the kernel is not built or does not load.
+``output.csq.csq_entry``), and the split of ANN entries and written lines into the results
+store's columns (``results_store.entry_columns_arrow`` and ``record_columns`` with Arrow). The
+Python functions stay the reference: the kernel is tested to write byte-identical output, and
+is the fallback when the kernel is not built or does not load.
 
 ``GAS_ENGINE_KERNEL`` chooses:
 
@@ -92,14 +94,21 @@ def stale(module: Any) -> str:
     return ""
 
 
+#: the compiled path made from the loaded modules (checked once: select() runs per chunk)
+_loaded: tuple[Any, Any, HotPath] | None = None
+
+
 def _compiled() -> HotPath:
+    global _loaded
     _kernel = importlib.import_module(f"{__package__}.consequences._kernel")
     _format = importlib.import_module(f"{__package__}.output._format")
+    if _loaded is not None and _loaded[0] is _kernel and _loaded[1] is _format:
+        return _loaded[2]
     for module in (_kernel, _format):
         if why := stale(module):
             raise ImportError(f"it is out of date: {why}")
 
-    return HotPath(
+    path = HotPath(
         True,
         f"compiled kernel (Cython {_kernel.CYTHON_VERSION})",
         "",
@@ -112,6 +121,8 @@ def _compiled() -> HotPath:
         _format.entry_columns,
         _format.record_columns,
     )
+    _loaded = (_kernel, _format, path)
+    return path
 
 
 def select() -> HotPath:

@@ -226,7 +226,8 @@ class Rows:
         pos, id_array, ref, filters = record_columns(written, has)
         rule = has_rsid if level == "gene" else _rsid_search
         known = np.zeros(len(records), dtype=bool)
-        maybe = np.flatnonzero(pc.match_substring(id_array, "rs").to_numpy(zero_copy_only=False))
+        rs_like = pc.fill_null(pc.match_substring(id_array, "rs"), False)  # (ID "." is null)
+        maybe = np.flatnonzero(rs_like.to_numpy(zero_copy_only=False))
         if len(maybe):
             known[maybe] = [rule(i) for i in id_array.take(maybe).to_pylist()]
         if with_ids:
@@ -310,8 +311,7 @@ class ResultsStoreWriter:
             str(path),
             self._schema,
             compression="zstd",
-            # min/max per row group where a filter of the browser can use them (text that
-            # is searched with contains() cannot: its statistics were 15 % of the writing)
+            # min/max per row group only where a filter of the browser can use them
             write_statistics=list(_STATISTICS),
             # numbers and text that are (nearly) all distinct: a dictionary only costs time and
             # space; record, line and POS grow row by row: deltas are smaller than zstd'd values
@@ -493,7 +493,7 @@ def record_columns(written: list[str], keep: Any) -> tuple[Any, Any, Any, Any]:
     if compiled is not None:
         pos, text = compiled(written, np.ascontiguousarray(keep, dtype=np.int64))
         return (
-            pa.array(pos),
+            _with_nulls(pos, None),
             *(_string_array(*text[name]) for name in ("id", "ref", "filter")),
         )
     if len(keep) != len(written):
@@ -532,9 +532,11 @@ def _string_array(offsets: Any, data: Any, valid: Any) -> Any:
 
 
 def _with_nulls(values: Any, valid: Any) -> Any:
+    """An int64 Arrow array of ``values`` (a contiguous numpy array; no copy), null where
+    ``valid`` is 0 (None: none is)."""
     import pyarrow as pa
 
-    bitmap, nulls = _validity(valid)
+    bitmap, nulls = _validity(valid) if valid is not None else (None, 0)
     return pa.Array.from_buffers(
         pa.int64(), len(values), [bitmap, pa.py_buffer(values)], null_count=nulls
     )
