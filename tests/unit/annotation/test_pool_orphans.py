@@ -27,7 +27,7 @@ def busy(lines, first_no):
 pool = ChunkPool(3, busy, lambda out: None)
 for n in range(6):
     pool.submit(["x"], n)
-print(" ".join(str(p.pid) for p in pool._pool._pool), flush=True)
+print(" ".join(str(p.pid) for p in pool._workers), flush=True)
 time.sleep(120)
 """
 
@@ -66,8 +66,10 @@ def test_chunk_workers_die_with_a_killed_parent() -> None:
 
 
 def test_a_worker_that_dies_mid_chunk_fails_the_run_instead_of_hanging() -> None:
-    """multiprocessing.Pool replaces a dead worker and the chunk it held never completes:
-    the pool must notice and raise, within a few seconds, rather than wait for ever."""
+    """A worker killed mid-chunk: the run fails within seconds, naming the exit code, and
+    closing the pool does not hang (``multiprocessing.Pool`` forked a replacement that could
+    hold its queue's lock when ``terminate()`` needed it: this test hung about one run in
+    five)."""
     from gas.annotation.pipeline.pool import ChunkPool
 
     def work(lines: list[str], first_no: int) -> object:
@@ -86,4 +88,6 @@ def test_a_worker_that_dies_mid_chunk_fails_the_run_instead_of_hanging() -> None
     finally:
         pool.close()
     assert time.monotonic() - started < 15
-    assert got == [0, 1, 2]  # what was done before the death was delivered, in order
+    # what was delivered came in order and stops before the chunk whose worker died (chunks
+    # still in flight then fail with the run)
+    assert got == [0, 1, 2][: len(got)]

@@ -17,6 +17,8 @@ import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .protocol import ChunkOutput
@@ -71,7 +73,14 @@ def _die_with_parent(parent: int) -> None:
 
 class ChunkPool:
     """``workers`` processes running ``work`` on chunks; ``deliver`` gets their outputs in
-    the order the chunks were submitted. Without fork, the chunks are done here."""
+    the order the chunks were submitted. Without fork, the chunks are done here.
+
+    Built on :class:`concurrent.futures.ProcessPoolExecutor` rather than
+    ``multiprocessing.Pool``: when a worker dies (out of memory, a signal) the executor fails
+    every chunk still pending (BrokenProcessPool) and shuts down without waiting for it,
+    where ``Pool`` quietly forks a replacement — which can take its task queue's lock just as
+    ``Pool.terminate()`` needs it, and then ``terminate()`` waits for ever (seen in the test of
+    a worker killed mid-chunk)."""
 
     def __init__(
         self,
@@ -82,9 +91,9 @@ class ChunkPool:
         self.workers = workers
         self._work = work
         self._deliver = deliver
-        self._pool: Any = None
+        self._pool: ProcessPoolExecutor | None = None
         self._failed = False
-        self._pending: deque[Any] = deque()
+        self._pending: deque[Future[ChunkOutput]] = deque()
         self._workers: list[Any] = []
 
     def submit(self, lines: list[str], first_no: int) -> None:
@@ -93,7 +102,7 @@ class ChunkPool:
         if self._pool is None:
             self._deliver(self._work(lines, first_no))
             return
-        self._pending.append(self._pool.apply_async(_work, (lines, first_no)))
+        self._pending.append(self._submit(lines, first_no))
         while len(self._pending) > 2 * self.workers:
             self._deliver(self._result(self._pending.popleft()))
 
@@ -102,49 +111,63 @@ class ChunkPool:
         while self._pending:
             self._deliver(self._result(self._pending.popleft()))
 
-    #: how often a wait for a chunk checks that the workers are alive (seconds)
-    POLL_SECONDS = 1.0
+    def _submit(self, lines: list[str], first_no: int) -> Future[ChunkOutput]:
+        global _WORK
+        assert self._pool is not None
+        if self._workers:
+            return self._pool.submit(_work, lines, first_no)
+        # the first chunk forks the workers (all of them: fork start method): they inherit
+        # ``_WORK``, the run's settings and the bundle's mapped pages
+        _WORK = self._work
+        try:
+            future = self._pool.submit(_work, lines, first_no)
+            self._workers = list(self._pool._processes.values())  # watched by _result
+        finally:
+            _WORK = None
+        return future
 
-    def _result(self, pending: Any) -> ChunkOutput:
-        """A chunk's output. ``multiprocessing.Pool`` quietly replaces a worker that dies (out
-        of memory, a signal) and the chunk it held never completes: rather than wait for ever
-        (while the annotator's heartbeat keeps the job's lease), the run fails when one of
-        the workers it started is gone."""
-        while not pending.ready():
-            pending.wait(self.POLL_SECONDS)
-            if pending.ready():
-                break
-            dead = [p for p in self._workers if not p.is_alive()]
-            if dead:
-                codes = ", ".join(str(p.exitcode) for p in dead)
-                raise RuntimeError(
-                    f"an annotation worker process died while annotating (exit code {codes}); "
-                    "the run was stopped"
-                )
-        output: ChunkOutput = pending.get()
-        return output
+    def _result(self, pending: Future[ChunkOutput]) -> ChunkOutput:
+        """A chunk's output; the run fails (RuntimeError) when a worker died."""
+        try:
+            return pending.result()
+        except BrokenProcessPool as exc:
+            raise RuntimeError(
+                "an annotation worker process died while annotating (exit code "
+                f"{self._exit_codes()}); the run was stopped"
+            ) from exc
+
+    def _exit_codes(self) -> str:
+        """The exit codes of the workers that died, the first cause first: the executor
+        ends the others with SIGTERM once one is gone."""
+        for p in self._workers:
+            p.join(timeout=5)
+        codes = [p.exitcode for p in self._workers if p.exitcode is not None]
+        codes.sort(key=lambda code: code == -signal.SIGTERM)
+        return ", ".join(str(code) for code in codes) or "unknown"
 
     def close(self) -> None:
+        """Stop the workers (a run that ends early, e.g. on bad input, does not wait for the
+        chunks still being annotated) and forget what is pending."""
         pool, self._pool = self._pool, None
         self._pending.clear()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        if pool is None:
+            return
+        for p in self._workers:
+            if p.is_alive():
+                p.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for p in self._workers:
+            p.join()
 
     def _open(self) -> None:
-        global _WORK
         try:
             context = multiprocessing.get_context("fork")
         except ValueError:  # no fork on this platform: annotate here
             self._failed = True
             return
-        _WORK = self._work
-        try:
-            self._pool = context.Pool(
-                self.workers, initializer=_die_with_parent, initargs=(os.getpid(),)
-            )
-            # the processes it started (Pool keeps them in ``_pool``; it replaces, never
-            # reuses, one that died): watched by _result
-            self._workers = list(self._pool._pool)
-        finally:
-            _WORK = None
+        self._pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=context,
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        )
