@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock $(KERNEL_SRC)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python setup.py --quiet build_ext --inplace
 	@$(BIN)/gas --version | tail -n 1
 	@touch $(STAMP)

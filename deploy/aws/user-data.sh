@@ -6,11 +6,14 @@
 set -euo pipefail
 exec > >(tee -a /var/log/gas-user-data.log) 2>&1
 
-dnf install -y python3.11 python3.11-pip
+# gcc and the headers: installing GAS from source (a git tag, an sdist) compiles the engine's
+# kernel here; `gas --version` (in this log) says which engine path the instance runs
+dnf install -y python3.11 python3.11-pip python3.11-devel gcc
 id gas >/dev/null 2>&1 || useradd --system --home-dir /var/lib/gas --shell /sbin/nologin gas
 python3.11 -m venv /opt/gas
 /opt/gas/bin/pip install --quiet --upgrade pip
 /opt/gas/bin/pip install --quiet '${GasPackage}'
+/opt/gas/bin/gas --version
 
 install -d -m 0755 /etc/gas /usr/local/libexec
 cat > /etc/gas/gas.env <<'SETTINGS'
