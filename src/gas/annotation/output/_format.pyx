@@ -260,6 +260,8 @@ def entry_columns(const unsigned char[::1] blob, Py_ssize_t n, const unsigned ch
     import numpy as np
 
     cdef Py_ssize_t size = blob.shape[0]
+    if size >= 2**31 - 1:  # Arrow strings: 32-bit offsets
+        raise OverflowError(f"{size:,} bytes of ANN entries in one row group")
     data_a = np.empty((N_TEXT, size + 1), dtype=np.uint8)
     offsets_a = np.zeros((N_TEXT, n + 1), dtype=np.int32)
     valid_a = np.zeros((N_TEXT, n), dtype=np.uint8)
@@ -382,9 +384,14 @@ def record_columns(list lines, const long long[::1] keep):
 
     cdef Py_ssize_t n = keep.shape[0], i, k, size, total = 0, p, col, a, b
     cdef const char *text
+    cdef Py_ssize_t count = len(lines)
     for i in range(n):
+        if keep[i] < 0 or keep[i] >= count:  # (the list is indexed unchecked below)
+            raise IndexError(f"record_columns: position {keep[i]} is not one of the lines")
         text = PyUnicode_AsUTF8AndSize(lines[keep[i]], &size)
         total += size
+    if total >= 2**31 - 1:  # Arrow strings: 32-bit offsets
+        raise OverflowError(f"{total:,} bytes of record lines in one chunk")
     data_a = np.empty((3, total + 1), dtype=np.uint8)
     offsets_a = np.zeros((3, n + 1), dtype=np.int32)
     valid_a = np.zeros((3, n), dtype=np.uint8)

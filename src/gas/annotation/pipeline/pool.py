@@ -114,27 +114,33 @@ class ChunkPool:
     def _submit(self, lines: list[str], first_no: int) -> Future[ChunkOutput]:
         global _WORK
         assert self._pool is not None
-        if self._workers:
-            return self._pool.submit(_work, lines, first_no)
-        # the first chunk forks the workers (all of them: fork start method): they inherit
-        # ``_WORK``, the run's settings and the bundle's mapped pages
-        _WORK = self._work
         try:
-            future = self._pool.submit(_work, lines, first_no)
-            self._workers = list(self._pool._processes.values())  # watched by _result
-        finally:
-            _WORK = None
-        return future
+            if self._workers:
+                return self._pool.submit(_work, lines, first_no)
+            # the first chunk forks the workers (all of them: fork start method): they
+            # inherit ``_WORK``, the run's settings and the bundle's mapped pages
+            _WORK = self._work
+            try:
+                future = self._pool.submit(_work, lines, first_no)
+                self._workers = list(self._pool._processes.values())  # for _exit_codes
+            finally:
+                _WORK = None
+            return future
+        except BrokenProcessPool as exc:  # a worker died since the last chunk
+            raise self._died() from exc
 
     def _result(self, pending: Future[ChunkOutput]) -> ChunkOutput:
         """A chunk's output; the run fails (RuntimeError) when a worker died."""
         try:
             return pending.result()
         except BrokenProcessPool as exc:
-            raise RuntimeError(
-                "an annotation worker process died while annotating (exit code "
-                f"{self._exit_codes()}); the run was stopped"
-            ) from exc
+            raise self._died() from exc
+
+    def _died(self) -> RuntimeError:
+        return RuntimeError(
+            "an annotation worker process died while annotating (exit code "
+            f"{self._exit_codes()}); the run was stopped"
+        )
 
     def _exit_codes(self) -> str:
         """The exit codes of the workers that died, the first cause first: the executor
