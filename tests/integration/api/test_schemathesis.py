@@ -13,12 +13,14 @@ backends is covered by test_api.py.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, find, settings
+from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gas.domain.jobs import JobStatus, ResultsState
@@ -117,6 +119,14 @@ def _pytest9_node_id(request: pytest.FixtureRequest) -> None:
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
+# Job ids are UUIDs. Hypothesis's own st.uuids() draws from a shared true-random generator,
+# which its stateful runs do not replay consistently: about one run in four failed with
+# "FlakyStrategyDefinition: Inconsistent data generation" in the linked-operations test.
+# The same values, drawn from hypothesis's own data instead:
+schemathesis.openapi.format(
+    "uuid", st.binary(min_size=16, max_size=16).map(lambda b: str(uuid.UUID(bytes=b, version=4)))
+)
+
 
 @schema.parametrize()
 @settings(
@@ -154,4 +164,5 @@ def test_the_generated_requests_carry_the_token(api_schema) -> None:  # type: ig
     case = find(strategy, lambda case: not case.query)
     response = case.call_and_validate()
     assert response.status_code == 200
-    assert len(response.json()["jobs"]) >= len(SEEDED_STATES)
+    # the seeded user's jobs (not how many: the linked-operations test may delete some)
+    assert response.json()["jobs"]

@@ -145,6 +145,10 @@ def test_api_tokens_are_not_sessions(client, logged_in, container) -> None:
         ("", "Unknown browser"),
         (None, "Unknown browser"),
         ("SomeBot", "SomeBot"),
+        (
+            "Harvester/2.1 (research pipeline; contact admin@lab.example.org)",
+            "Harvester/2.1 (research pipeline; conta…",
+        ),
         ("Mozilla/5.0 (X11; Linux x86_64) Unheard/1.0", "A browser on Linux"),
     ],
 )

@@ -373,11 +373,11 @@ def test_store_entry_columns_identical(data: tuple[list[str], list[bool]]) -> No
         assert got[name].type == column.type, name
 
 
+@needs_kernel
 def test_store_entry_columns_reject_a_bad_distance() -> None:
     import numpy as np
 
-    if COMPILED is None or COMPILED.entry_columns is None:
-        pytest.skip("the compiled kernel is not built (make setup)")
+    assert COMPILED is not None and COMPILED.entry_columns is not None
     blob = ("|" * 14 + "12x|").encode()
     with pytest.raises(ValueError, match="'12x' is not a number"):
         COMPILED.entry_columns(blob, 1, np.zeros(1, dtype=np.uint8))

@@ -74,6 +74,17 @@ if _effect(5) != TxEffect(5) or len(TxEffect.__slots__) != 19:
     raise ImportError("TxEffect's fields changed: consequences/_kernel.pyx must follow")
 
 
+cdef object _exon_effect(object terms, long rank, long exons, long cdna):
+    """An effect at one base of exon ``rank`` (of ``exons``), at cDNA position ``cdna``."""
+    e = _effect(terms)
+    e.exon = rank
+    e.exon_last = rank
+    e.exons = exons
+    e.cdna_start = cdna
+    e.cdna_end = cdna
+    return e
+
+
 cdef str _aa3(str aa):
     found = _AA3.get(aa)
     if found is None:
@@ -158,13 +169,7 @@ cdef object _snv_cds(object tx, object allele, Py_ssize_t k, long s, list gs, li
     else:
         terms = _MISSENSE_NMD if nmd else _MISSENSE
         change = f"p.{_aa3(r)}{aa_no}{_aa3(a)}"
-    effect = _effect(terms)
-    rank = k + 1 if plus else n - k
-    effect.exon = rank
-    effect.exon_last = rank
-    effect.exons = n
-    effect.cdna_start = cdna
-    effect.cdna_end = cdna
+    effect = _exon_effect(terms, k + 1 if plus else n - k, n, cdna)
     effect.cds_start = c
     effect.cds_end = c
     effect.aa_start = aa_no
@@ -209,13 +214,7 @@ cdef object _snv_fast(object tx, object allele, long s):
         else:
             term_list = tx.nc_exon_terms
         cdna = <long>tx.ex_cdna[k] + (s - gsk if plus else gek - s)
-        effect = _effect(term_list)
-        rank = k + 1 if plus else n - k
-        effect.exon = rank
-        effect.exon_last = rank
-        effect.exons = n
-        effect.cdna_start = cdna
-        effect.cdna_end = cdna
+        effect = _exon_effect(term_list, k + 1 if plus else n - k, n, cdna)
         where = _c_pos(tx, coding, cdna)
     else:
         if k + 1 >= n:

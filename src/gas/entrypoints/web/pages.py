@@ -153,7 +153,9 @@ def browser_summary(user_agent: str | None) -> str:
     system = next((name for token, name in _SYSTEMS if token in user_agent), None)
     if system:
         return f"{browser or 'A browser'} on {system}"
-    return browser or user_agent[:40]
+    if browser:
+        return browser
+    return user_agent if len(user_agent) <= 40 else user_agent[:39].rstrip() + "…"
 
 
 @bp.app_template_global("status_badge_class")
